@@ -1,0 +1,1 @@
+"""The code behind spectsynth's Snakemake rules: small, importable, unit-tested modules."""
