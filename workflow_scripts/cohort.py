@@ -57,7 +57,9 @@ def read_participants(path: Path) -> pd.DataFrame:
         raise CohortError(f"{path}: no 'participant_id' column (columns: {list(table.columns)})")
     table["participant_id"] = table["participant_id"].str.strip()
     if (table["participant_id"] == "").any():
-        raise CohortError(f"{path}: empty participant_id on row(s) {list(table.index[table['participant_id'] == ''] + 2)}")
+        raise CohortError(
+            f"{path}: empty participant_id on row(s) {list(table.index[table['participant_id'] == ''] + 2)}"
+        )
     if "split" not in table.columns:
         table["split"] = ""
     table["split"] = table["split"].str.strip().str.lower()
@@ -66,7 +68,9 @@ def read_participants(path: Path) -> pd.DataFrame:
         details = table[table["participant_id"].isin(dup)][["participant_id", "split"]]
         raise CohortError(
             f"{path}: duplicate participant_id (a subject may be in one split only): "
-            + "; ".join(f"{r.participant_id} ({r.split or 'no split'})" for r in details.itertuples())
+            + "; ".join(
+                f"{r.participant_id} ({r.split or 'no split'})" for r in details.itertuples()
+            )
         )
     bad = sorted(set(table["split"]) - set(SPLITS) - {""})
     if bad:
@@ -132,7 +136,9 @@ class Cohort:
     def has(self, subject: str, modality: str) -> bool:
         return self.files.get(subject, {}).get(modality, False)
 
-    def subjects_for_input(self, model_input: str, splits=None, need_spect: bool = True) -> list[str]:
+    def subjects_for_input(
+        self, model_input: str, splits=None, need_spect: bool = True
+    ) -> list[str]:
         """Subjects that have every modality a model input needs (and SPECT when scoring)."""
         needed = INPUT_MODALITIES[model_input] + (("spect",) if need_spect else ())
         return [s for s in self.subjects(splits) if all(self.has(s, m) for m in needed)]
@@ -159,9 +165,7 @@ def build_cohort(config: dict) -> Cohort:
         cohort.files = {
             s: {m: cohort.path(s, m).is_file() for m in MODALITIES} for s in table["subject"]
         }
-        has_spect = {
-            pid: cohort.files[strip_sub(pid)]["spect"] for pid in table["participant_id"]
-        }
+        has_spect = {pid: cohort.files[strip_sub(pid)]["spect"] for pid in table["participant_id"]}
         table = assign_missing_splits(
             table, has_spect, config["splits"]["fractions"], config["splits"]["seed"]
         )
