@@ -1,0 +1,74 @@
+"""config.yaml and paper.yaml against the JSON schema Snakemake validates before any job runs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "workflow_scripts" / "schemas" / "config.schema.yaml")
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+def deep_update(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def test_default_config_is_valid():
+    validate(load("config.yaml"), SCHEMA)
+
+
+def test_paper_overlay_is_valid_and_sets_the_paper_settings():
+    cfg = deep_update(load("config.yaml"), load("paper.yaml"))
+    validate(cfg, SCHEMA)
+    assert cfg["preprocess"]["grid"] == {"shape": [256, 256, 192], "voxel_mm": 1.0}
+    assert cfg["slices"]["n_slices"] == 100 and cfg["slices"]["size"] == 256
+    assert cfg["train"]["epochs"] == 1000 and cfg["train"]["batch_size"] == 8
+    assert cfg["train"]["lr"] == 1e-4 and cfg["train"]["ngf"] == 64
+
+
+def test_every_key_is_commented():
+    """Each key of config.yaml has a comment on its line or on the line above (parents excepted)."""
+    lines = (ROOT / "config.yaml").read_text().splitlines()
+    missing = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped.endswith(":"):
+            continue
+        above = lines[i - 1].strip() if i else ""
+        if "#" not in line and not above.startswith("#"):
+            missing.append(stripped.split(":")[0])
+    assert not missing, f"uncommented config keys: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("patch", "fragment"),
+    [
+        ({"train": {"epochs": 0}}, "epochs"),
+        ({"train": {"epochs": "ten"}}, "epochs"),
+        ({"train": {"inputs": ["ct"]}}, "inputs"),
+        ({"slices": {"size": 100}}, "size"),
+        ({"preprocess": {"skullstrip": {"backend": "spm"}}}, "backend"),
+        ({"preprocess": {"grid": {"shape": [64, 64]}}}, "shape"),
+        ({"splits": {"fractions": {"train": 1.5, "test": 0.1, "validation": 0.1}}}, "train"),
+        ({"unknown_key": 1}, "unknown_key"),
+    ],
+)
+def test_bad_values_are_schema_errors(patch, fragment):
+    cfg = deep_update(load("config.yaml"), patch)
+    with pytest.raises(WorkflowError, match=fragment):
+        validate(cfg, SCHEMA)
