@@ -1,7 +1,13 @@
 # spectsynth: synthesise interictal SPECT from MRI and/or PET with pix2pix, and score it.
 # Stages live in rules/*.smk; the logic behind each rule is in workflow_scripts/ and model/.
 
+import sys
+
 from snakemake.utils import min_version, validate
+
+sys.path.insert(0, workflow.basedir)  # the workflow's own packages, also without `pip install`
+
+from workflow_scripts.config_types import coerce_to_schema, load_schema
 
 min_version("9.0")
 
@@ -9,7 +15,12 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow_scripts/schemas/config.schema.yaml")
+# --config values nested in dicts arrive as strings: give them the schema's types, then validate.
+CONFIG_SCHEMA = "workflow_scripts/schemas/config.schema.yaml"
+config.update(coerce_to_schema(config, load_schema(f"{workflow.basedir}/{CONFIG_SCHEMA}")))
+
+
+validate(config, CONFIG_SCHEMA)
 
 
 include: "rules/common.smk"

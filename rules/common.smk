@@ -1,9 +1,6 @@
 # Shared by every stage: the cohort, path helpers and wildcard constraints.
 
-import sys
 from pathlib import Path
-
-sys.path.insert(0, workflow.basedir)
 
 from workflow_scripts.cohort import build_cohort
 

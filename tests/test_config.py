@@ -72,3 +72,24 @@ def test_bad_values_are_schema_errors(patch, fragment):
     cfg = deep_update(load("config.yaml"), patch)
     with pytest.raises(WorkflowError, match=fragment):
         validate(cfg, SCHEMA)
+
+
+def test_command_line_strings_get_schema_types():
+    """`--config train='{epochs: 50}'` reaches the workflow as strings; they are converted."""
+    from workflow_scripts.config_types import coerce_to_schema, load_schema
+
+    cfg = load("config.yaml")
+    cfg["train"]["epochs"] = "50"
+    cfg["train"]["lr"] = "2e-4"
+    cfg["train"]["augment"] = "false"
+    cfg["preprocess"]["grid"]["shape"] = ["32", "32", "24"]
+    cfg["bids_dir"] = "123"  # a string key stays a string
+    out = coerce_to_schema(cfg, load_schema(SCHEMA))
+    validate(out, SCHEMA)
+    assert out["train"]["epochs"] == 50 and out["train"]["lr"] == 2e-4
+    assert out["train"]["augment"] is False
+    assert out["preprocess"]["grid"]["shape"] == [32, 32, 24]
+    assert out["bids_dir"] == "123"
+    cfg["train"]["epochs"] = "many"  # not a number: left for validation to report
+    with pytest.raises(WorkflowError, match="epochs"):
+        validate(coerce_to_schema(cfg, load_schema(SCHEMA)), SCHEMA)
