@@ -23,3 +23,13 @@ wildcard_constraints:
 def bids(subject, modality):
     """Path of one raw input image (modality: t1w, pet, spect, ictal)."""
     return str(COHORT.path(subject, modality))
+
+
+# --- final targets of each stage (rule all) ---
+
+
+def simulate_targets():
+    if not config["simulate"]["enabled"]:
+        return []
+    qc = expand(OUT / "qc" / "simulate" / "sub-{subject}_simulate.png", subject=COHORT.subjects())
+    return [BIDS / "participants.tsv", *qc]

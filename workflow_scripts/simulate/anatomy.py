@@ -1,0 +1,140 @@
+"""Template tissue maps, a head around the brain, and per-subject smooth deformations.
+
+Coordinate frames (all in mm):
+- *template* frame q: MNI152 (ICBM 2009) world coordinates of nilearn's 1 mm maps;
+- *anatomy* frame p: the subject's own anatomy. A subject is the template warped by
+  q = D(p) = s * p + u(p), a global scale s and a smooth displacement u (a few mm);
+- each image's *scanner world* x = W @ p, with W a rigid pose per image (see modalities.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from nilearn import datasets
+from scipy import ndimage
+
+# Tissue classes of the head model (template frame).
+TISSUES = ("gm", "wm", "csf", "skull", "scalp")
+# Shell thicknesses (mm) outside the brain: CSF, then skull, then scalp.
+CSF_MM, SKULL_MM, SCALP_MM = 3.0, 6.0, 5.0
+PAD_MM = 18.0  # room for the head around nilearn's brain-only grid
+
+
+@dataclass(frozen=True)
+class TemplateHead:
+    """Tissue fractions on a padded template grid (voxel -> template mm via `affine`)."""
+
+    affine: np.ndarray
+    tissues: dict[str, np.ndarray]  # float32 fractions in [0, 1]
+    brain: np.ndarray  # bool, the true brain (GM + WM + inner CSF)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.brain.shape
+
+    @property
+    def voxel_mm(self) -> float:
+        return float(abs(self.affine[0, 0]))
+
+
+@lru_cache(maxsize=4)
+def template_head(voxel_mm: float = 1.0) -> TemplateHead:
+    """Build the head model from nilearn's MNI152 GM/WM maps and brain mask (no download)."""
+    gm_img = datasets.load_mni152_gm_template(resolution=1)
+    gm = gm_img.get_fdata(dtype=np.float32)
+    wm = datasets.load_mni152_wm_template(resolution=1).get_fdata(dtype=np.float32)
+    brain = datasets.load_mni152_brain_mask(resolution=1).get_fdata(dtype=np.float32) > 0.5
+    affine = gm_img.affine.copy()
+    pad = int(round(PAD_MM))
+    gm, wm = (np.pad(a, pad) for a in (gm, wm))
+    brain = np.pad(brain, pad)
+    affine[:3, 3] -= pad * np.diag(affine)[:3]
+    if voxel_mm != 1.0:
+        zoom = 1.0 / voxel_mm
+        gm = ndimage.zoom(gm, zoom, order=1)
+        wm = ndimage.zoom(wm, zoom, order=1)
+        brain = ndimage.zoom(brain.astype(np.float32), zoom, order=1) > 0.5
+        affine = affine.copy()
+        affine[:3, :3] *= voxel_mm
+    brain = ndimage.binary_fill_holes(brain)
+    gm = np.clip(gm, 0, 1) * brain
+    wm = np.clip(wm, 0, 1) * brain
+    total = gm + wm
+    over = total > 1
+    gm[over] /= total[over]
+    wm[over] /= total[over]
+    csf_in = np.clip(1 - gm - wm, 0, 1) * brain  # ventricles and sulci
+    # Distance (mm) outside the brain defines the shells of the head.
+    dist = ndimage.distance_transform_edt(~brain) * voxel_mm
+    csf_out = (dist > 0) & (dist <= CSF_MM)
+    skull = (dist > CSF_MM) & (dist <= CSF_MM + SKULL_MM)
+    scalp = (dist > CSF_MM + SKULL_MM) & (dist <= CSF_MM + SKULL_MM + SCALP_MM)
+    # No head below the cerebellum cut of the template: the neck is out of the field of view.
+    tissues = {
+        "gm": gm.astype(np.float32),
+        "wm": wm.astype(np.float32),
+        "csf": (csf_in + csf_out).astype(np.float32),
+        "skull": skull.astype(np.float32),
+        "scalp": scalp.astype(np.float32),
+    }
+    return TemplateHead(affine=affine, tissues=tissues, brain=brain)
+
+
+@dataclass(frozen=True)
+class Deformation:
+    """q = scale * p + u(p): anatomy frame -> template frame (mm)."""
+
+    scale: float
+    field_affine: np.ndarray  # voxel -> anatomy mm of the coarse displacement grid
+    field: np.ndarray  # (3, X, Y, Z) displacement in mm
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        """Map (3, N) anatomy-frame points to the template frame."""
+        inv = np.linalg.inv(self.field_affine)
+        idx = inv[:3, :3] @ points + inv[:3, 3:4]
+        disp = np.stack(
+            [ndimage.map_coordinates(c, idx, order=1, mode="nearest") for c in self.field]
+        )
+        return self.scale * points + disp
+
+    def inverse(self, q: np.ndarray, iterations: int = 20) -> np.ndarray:
+        """Anatomy point(s) p with D(p) = q, by fixed-point iteration (u is small and smooth)."""
+        q = np.asarray(q, dtype=float).reshape(3, -1)
+        p = q / self.scale
+        for _ in range(iterations):
+            p = p - (self(p) - q) / self.scale
+        return p
+
+
+def random_deformation(
+    rng: np.random.Generator,
+    head: TemplateHead,
+    amplitude_mm: float = 3.0,
+    smoothness_mm: float = 20.0,
+    scale_range: float = 0.05,
+) -> Deformation:
+    """A smooth random warp: Gaussian-filtered noise on a coarse grid plus a global scale."""
+    spacing = 4.0
+    lo = head.affine[:3, 3]
+    hi = lo + (np.array(head.shape) - 1) * head.voxel_mm
+    shape = tuple(int(np.ceil((h - low) / spacing)) + 1 for low, h in zip(lo, hi, strict=True))
+    field = rng.standard_normal((3, *shape)).astype(np.float32)
+    for c in range(3):
+        field[c] = ndimage.gaussian_filter(field[c], smoothness_mm / spacing)
+        field[c] *= amplitude_mm / (field[c].std() + 1e-12)
+    affine = np.diag([spacing, spacing, spacing, 1.0])
+    affine[:3, 3] = lo
+    scale = float(1.0 + rng.uniform(-scale_range, scale_range))
+    return Deformation(scale=scale, field_affine=affine, field=field)
+
+
+def smooth_field(
+    rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: float, std: float
+) -> np.ndarray:
+    """Zero-mean smooth random field with a given standard deviation."""
+    f = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma_vox)
+    f -= f.mean()
+    return f * (std / (f.std() + 1e-12))

@@ -1,0 +1,231 @@
+"""One simulated subject: T1w MRI, FDG-PET, interictal (and ictal) HMPAO SPECT.
+
+Every image is sampled from the subject's anatomy through its own scanner pose and grid, so the
+true mapping between any two images is known: a point p of the anatomy frame lies at W_m @ p in
+image m's scanner world (see anatomy.py for the frames).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial.transform import Rotation
+
+from workflow_scripts.simulate.anatomy import (
+    Deformation,
+    TemplateHead,
+    random_deformation,
+    smooth_field,
+    template_head,
+)
+
+# Relative uptake of pure tissues (grey:white = 4:1 for FDG, 2.5:1 for HMPAO).
+PET_UPTAKE = {"gm": 4.0, "wm": 1.0, "csf": 0.05, "skull": 0.1, "scalp": 0.35}
+SPECT_UPTAKE = {"gm": 2.5, "wm": 1.0, "csf": 0.05, "skull": 0.1, "scalp": 0.45}
+T1_SIGNAL = {"gm": 0.62, "wm": 1.0, "csf": 0.18, "skull": 0.06, "scalp": 0.85}
+PET_FWHM_MM, SPECT_FWHM_MM = 5.0, 10.0
+# Focus effects: interictal hypometabolism (PET), mild hypoperfusion, ictal hyperperfusion.
+FOCUS_PET, FOCUS_SPECT, FOCUS_ICTAL = -0.30, -0.12, 0.60
+
+
+@dataclass
+class ImageGrid:
+    """Where an image's voxels are: shape, voxel -> scanner world affine, and its pose W."""
+
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+    world_from_anatomy: np.ndarray
+
+
+@dataclass
+class SubjectModel:
+    """Everything random about one subject, drawn from its seed."""
+
+    subject: str
+    split: str
+    seed: int
+    deformation: Deformation
+    focus_template_mm: np.ndarray
+    focus_radius_mm: float
+    metabolism: np.ndarray  # multiplicative regional factors (template grid)
+    perfusion: np.ndarray
+    cavity_template_mm: np.ndarray | None = None
+    cavity_radius_mm: float = 0.0
+    grids: dict[str, ImageGrid] = field(default_factory=dict)
+
+
+def random_pose(
+    rng: np.random.Generator, max_deg: float = 10.0, max_mm: float = 10.0
+) -> np.ndarray:
+    """A rigid 4x4 transform with rotations up to max_deg about each axis and shifts up to max_mm."""
+    pose = np.eye(4)
+    pose[:3, :3] = Rotation.from_euler(
+        "xyz", rng.uniform(-max_deg, max_deg, 3), degrees=True
+    ).as_matrix()
+    pose[:3, 3] = rng.uniform(-max_mm, max_mm, 3)
+    return pose
+
+
+def grid_affine(axes: np.ndarray, voxel: np.ndarray, shape, centre_mm: np.ndarray) -> np.ndarray:
+    """Affine whose voxel axes run along the given world directions, centred on centre_mm."""
+    affine = np.eye(4)
+    affine[:3, :3] = axes * voxel[np.newaxis, :]
+    affine[:3, 3] = centre_mm - affine[:3, :3] @ ((np.array(shape) - 1) / 2.0)
+    return affine
+
+
+def draw_grids(rng: np.random.Generator, voxel_scale: float, ictal: bool) -> dict[str, ImageGrid]:
+    """Each modality in its own orientation, voxel size, matrix, field of view and pose."""
+    head_centre = np.array([0.0, -18.0, 10.0])  # MNI head centre (mm), roughly
+    grids = {}
+    # T1w: 1 mm sagittal, voxel axes (A, S, R): slices along left-right.
+    t1_axes = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], dtype=float)
+    t1_vox = np.full(3, 1.0 * voxel_scale)
+    t1_shape = tuple(int(round(n / voxel_scale)) for n in (256, 256, 176))
+    # PET: axial, ~2 mm, RAS voxel order.
+    pet_vox = np.array([rng.uniform(1.95, 2.2)] * 2 + [rng.uniform(2.0, 2.45)]) * voxel_scale
+    pet_shape = (int(round(128 / voxel_scale)),) * 2 + (int(np.ceil(190 / pet_vox[2])),)
+    # SPECT: axial, 3.5-4.5 mm, matrix 64 (or 128 for finer voxels), LPS voxel order.
+    spect_mm = rng.uniform(3.5, 4.5)
+    matrix = 64 if spect_mm >= 3.9 or rng.uniform() < 0.5 else 128
+    spect_vox = np.full(3, spect_mm)
+    spect_shape = (matrix, matrix, int(np.ceil(200 / spect_mm)))
+    lps = np.diag([-1.0, -1.0, 1.0])
+    specs = {
+        "T1w": (t1_axes, t1_vox, t1_shape),
+        "pet": (np.eye(3), pet_vox, pet_shape),
+        "spect": (lps, spect_vox, spect_shape),
+    }
+    if ictal:
+        specs["ictal"] = (lps, spect_vox, spect_shape)
+    for name, (axes, vox, shape) in specs.items():
+        fov_shift = rng.uniform(-8, 8, 3)
+        grids[name] = ImageGrid(
+            shape=shape,
+            affine=grid_affine(axes, vox, shape, head_centre + fov_shift),
+            world_from_anatomy=random_pose(rng),
+        )
+    return grids
+
+
+def _pick_point(rng: np.random.Generator, mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    idx = np.argwhere(mask)
+    choice = idx[rng.integers(len(idx))]
+    return affine[:3, :3] @ choice + affine[:3, 3]
+
+
+def draw_subject(
+    subject: str, split: str, seed: int, voxel_scale: float = 1.0, ictal: bool = True
+) -> tuple[SubjectModel, TemplateHead]:
+    """Draw a subject's warp, regional factors, focus, cavity and image grids from its seed."""
+    rng = np.random.default_rng(seed)
+    head = template_head(float(voxel_scale))
+    deformation = random_deformation(rng, head)
+    # Regional factors on a coarse grid (smooth over ~2-3 cm), then upsampled.
+    coarse = tuple(max(4, s // 4) for s in head.shape)
+    sigma = 15.0 / (4 * head.voxel_mm)
+    common = smooth_field(rng, coarse, sigma, 0.08)
+    pet_only = smooth_field(rng, coarse, sigma, 0.05)
+    spect_only = smooth_field(rng, coarse, sigma, 0.05)
+    zoom = [s / c for s, c in zip(head.shape, coarse, strict=True)]
+    metabolism = 1.0 + ndimage.zoom(common + pet_only, zoom, order=1)
+    perfusion = 1.0 + ndimage.zoom(0.8 * common + spect_only, zoom, order=1)
+    # Focus in cortical grey matter, away from the brain's deep centre.
+    gm = head.tissues["gm"]
+    cortex = (gm > 0.7) & ndimage.binary_erosion(
+        head.brain, iterations=max(1, int(3 / head.voxel_mm))
+    )
+    cortex &= ndimage.binary_dilation(~head.brain, iterations=int(np.ceil(12 / head.voxel_mm)))
+    focus = _pick_point(rng, cortex, head.affine)
+    model = SubjectModel(
+        subject=subject,
+        split=split,
+        seed=seed,
+        deformation=deformation,
+        focus_template_mm=focus,
+        focus_radius_mm=float(rng.uniform(8, 12)),
+        metabolism=metabolism.astype(np.float32),
+        perfusion=perfusion.astype(np.float32),
+    )
+    if split == "validation":
+        # Resection cavity: a sphere of brain replaced by fluid, away from the focus.
+        far = cortex.copy()
+        ijk = np.indices(head.shape, sparse=True)
+        pts = [head.affine[a, a] * ijk[a] + head.affine[a, 3] for a in range(3)]
+        dist2 = sum((p - f) ** 2 for p, f in zip(pts, focus, strict=True))
+        far &= dist2 > 40.0**2
+        model.cavity_template_mm = _pick_point(rng, far, head.affine)
+        model.cavity_radius_mm = float(rng.uniform(14, 20))
+    model.grids = draw_grids(rng, voxel_scale, ictal)
+    return model, head
+
+
+def _distance2(head: TemplateHead, centre: np.ndarray) -> np.ndarray:
+    ijk = np.indices(head.shape, sparse=True)
+    pts = [head.affine[a, a] * ijk[a] + head.affine[a, 3] for a in range(3)]
+    return sum((p - c) ** 2 for p, c in zip(pts, centre, strict=True))
+
+
+def subject_tissues(model: SubjectModel, head: TemplateHead) -> tuple[dict, np.ndarray]:
+    """Tissue fractions and brain mask with the subject's resection cavity (if any) applied."""
+    tissues = dict(head.tissues)
+    brain = head.brain
+    if model.cavity_template_mm is not None:
+        cavity = _distance2(head, model.cavity_template_mm) <= model.cavity_radius_mm**2
+        cavity &= head.brain
+        tissues = {k: v.copy() for k, v in tissues.items()}
+        for k in ("gm", "wm"):
+            tissues[k][cavity] = 0.0
+        tissues["csf"][cavity] = 1.0
+        brain = head.brain & ~cavity
+    return tissues, brain
+
+
+def activity_maps(model: SubjectModel, head: TemplateHead, tissues: dict) -> dict[str, np.ndarray]:
+    """Noiseless signal per modality on the template grid, blurred by each scanner's PSF."""
+    focus = np.exp(-_distance2(head, model.focus_template_mm) / (2 * model.focus_radius_mm**2))
+    focus = focus.astype(np.float32)
+
+    def mix(weights: dict) -> np.ndarray:
+        return sum(w * tissues[k] for k, w in weights.items()).astype(np.float32)
+
+    brain_frac = tissues["gm"] + tissues["wm"]
+    pet = mix(PET_UPTAKE) * np.where(brain_frac > 0, model.metabolism * (1 + FOCUS_PET * focus), 1)
+    perf = mix(SPECT_UPTAKE)
+    regional = np.where(brain_frac > 0, model.perfusion, 1)
+    spect = perf * regional * (1 + FOCUS_SPECT * focus)
+    ictal = perf * regional * (1 + FOCUS_ICTAL * focus)
+
+    def blur(img: np.ndarray, fwhm: float) -> np.ndarray:
+        return ndimage.gaussian_filter(img, fwhm / 2.3548 / head.voxel_mm).astype(np.float32)
+
+    return {
+        "T1w": mix(T1_SIGNAL),
+        "pet": blur(pet, PET_FWHM_MM),
+        "spect": blur(spect, SPECT_FWHM_MM),
+        "ictal": blur(ictal, SPECT_FWHM_MM),
+    }
+
+
+def sample_on_grid(
+    volumes: list[np.ndarray], head: TemplateHead, model: SubjectModel, grid: ImageGrid
+) -> list[np.ndarray]:
+    """Values of template-grid volumes at each voxel of an image grid (through pose and warp)."""
+    to_anatomy = np.linalg.inv(grid.world_from_anatomy) @ grid.affine
+    template_vox = np.linalg.inv(head.affine)
+    out = [np.zeros(grid.shape, np.float32) for _ in volumes]
+    jk = np.indices(grid.shape[1:]).reshape(2, -1).astype(np.float64)
+    chunk = max(1, 2_000_000 // jk.shape[1])
+    for i0 in range(0, grid.shape[0], chunk):
+        i1 = min(grid.shape[0], i0 + chunk)
+        ii = np.repeat(np.arange(i0, i1, dtype=np.float64), jk.shape[1])
+        vox = np.vstack([ii, np.tile(jk, (1, i1 - i0))])
+        p = to_anatomy[:3, :3] @ vox + to_anatomy[:3, 3:4]
+        q = model.deformation(p)
+        idx = template_vox[:3, :3] @ q + template_vox[:3, 3:4]
+        for vol, dst in zip(volumes, out, strict=True):
+            vals = ndimage.map_coordinates(vol, idx, order=1, mode="constant", cval=0.0)
+            dst[i0:i1] = vals.reshape((i1 - i0, *grid.shape[1:]))
+    return out
