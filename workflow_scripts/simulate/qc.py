@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -42,4 +41,4 @@ def simulation_qc(paths: dict[str, Path], subject: str, split: str, out_png: Pat
     tmp = out_png.with_name(out_png.stem + ".tmp.png")
     fig.savefig(tmp, dpi=80)
     plt.close(fig)
-    os.replace(tmp, out_png)
+    tmp.replace(out_png)

@@ -10,16 +10,13 @@ Truth file `derivatives/simulation/sub-XX/sub-XX_desc-truth_transforms.json`:
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
+from workflow_scripts.nifti_io import save_nifti, write_json, write_text
 from workflow_scripts.simulate.modalities import (
     SubjectModel,
     activity_maps,
@@ -34,28 +31,6 @@ log = logging.getLogger(__name__)
 SPECT_GM_COUNTS = 300.0
 PET_GM_KBQ = 9.0  # kBq/mL in grey matter
 T1_WM_SIGNAL = 900.0
-
-
-def _atomic_save_nifti(data: np.ndarray, affine: np.ndarray, path: Path) -> None:
-    img = nib.Nifti1Image(data, affine)
-    img.set_sform(affine, code=1)
-    img.set_qform(affine, code=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".nii.gz")
-    os.close(fd)
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _atomic_json(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _bias_field(shape, rng: np.random.Generator, strength: float = 0.15) -> np.ndarray:
@@ -122,22 +97,22 @@ def simulate_subject(
             expected = signal * (SPECT_GM_COUNTS / gm_level["spect"])
             data = rng.poisson(np.clip(expected, 0, None)).astype(np.int16)
             if name == "spect":
-                _atomic_save_nifti(
+                save_nifti(
                     expected.astype(np.float32),
-                    grid.affine,
                     tdir / f"sub-{subject}_acq-interictal_desc-noiseless_spect.nii.gz",
+                    affine=grid.affine,
                 )
-        _atomic_save_nifti(data, grid.affine, paths[name])
+        save_nifti(data, paths[name], affine=grid.affine)
         if name != "ictal":
             space = name
-            _atomic_save_nifti(
+            save_nifti(
                 mask.astype(np.uint8),
-                grid.affine,
                 tdir / f"sub-{subject}_space-{space}_desc-brain_mask.nii.gz",
+                affine=grid.affine,
             )
         images[name] = data
     truth = _truth(model)
-    _atomic_json(truth, tdir / f"sub-{subject}_desc-truth_transforms.json")
+    write_json(truth, tdir / f"sub-{subject}_desc-truth_transforms.json")
     _write_sidecars(model, truth, paths)
     if qc_png is not None:
         from workflow_scripts.simulate.qc import simulation_qc
@@ -205,7 +180,7 @@ def _write_sidecars(model: SubjectModel, truth: dict, paths: dict[str, Path]) ->
     for name, path in paths.items():
         if name in model.grids:
             side = {**common, **sidecars[name]}
-            _atomic_json(side, path.with_name(path.name.replace(".nii.gz", ".json")))
+            write_json(side, path.with_name(path.name.replace(".nii.gz", ".json")))
 
 
 def write_dataset(bids: str | Path, participants: list[tuple[str, str]], seed: int) -> None:
@@ -216,10 +191,8 @@ def write_dataset(bids: str | Path, participants: list[tuple[str, str]], seed: i
     for pid, split in participants:
         lines.append(f"{pid}\t{split}\t{int(rng.integers(18, 65))}\t{rng.choice(['F', 'M'])}")
     bids.mkdir(parents=True, exist_ok=True)
-    tmp = bids / "participants.tsv.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, bids / "participants.tsv")
-    _atomic_json(
+    write_text("\n".join(lines) + "\n", bids / "participants.tsv")
+    write_json(
         {
             "Name": "spectsynth simulated epilepsy cohort",
             "BIDSVersion": "1.9.0",
@@ -229,7 +202,7 @@ def write_dataset(bids: str | Path, participants: list[tuple[str, str]], seed: i
         },
         bids / "dataset_description.json",
     )
-    _atomic_json(
+    write_json(
         {
             "Name": "spectsynth simulation ground truth",
             "BIDSVersion": "1.9.0",
