@@ -25,9 +25,11 @@ validate(config, CONFIG_SCHEMA)
 
 include: "rules/common.smk"
 include: "rules/simulate.smk"
+include: "rules/preprocess.smk"
 
 
 rule all:
     default_target: True
     input:
         simulate_targets(),
+        preprocess_targets(),

@@ -8,6 +8,7 @@ COHORT = build_cohort(config)
 OUT = Path(config["out_dir"])
 BIDS = Path(config["bids_dir"])
 LOGS = OUT / "logs"
+PRE = OUT / "preprocessed"
 SPACES = config["train"]["spaces"]
 INPUTS = config["train"]["inputs"]
 LOSSES = config["train"]["losses"]
@@ -18,6 +19,10 @@ wildcard_constraints:
     space="native|template",
     input="mri|pet|mri_pet",
     loss="l1_bce|l1_bce_ssim",
+
+
+# preprocessing modality names -> cohort input keys
+MOD_KEY = {"T1w": "t1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
 
 
 def bids(subject, modality):
@@ -33,3 +38,54 @@ def simulate_targets():
         return []
     qc = expand(OUT / "qc" / "simulate" / "sub-{subject}_simulate.png", subject=COHORT.subjects())
     return [BIDS / "participants.tsv", *qc]
+
+
+def preprocess_targets():
+    """Every subject's volumes in every space, for the modalities it has, and QC images."""
+    files = []
+    for s in COHORT.subjects():
+        for space in SPACES:
+            mods = ["T1w", "brainmask"]
+            mods += ["pet"] if COHORT.has(s, "pet") else []
+            mods += ["spect", "spectmask"] if COHORT.has(s, "spect") else []
+            mods += ["ictal"] if space == "native" and COHORT.has(s, "ictal") else []
+            files += [space_file(s, space, m) for m in mods]
+            files.append(OUT / "qc" / "preprocess" / f"sub-{s}_space-{space}_qc.png")
+    return files
+
+
+# --- preprocessing input functions ---
+
+
+def space_file(subject, space, mod):
+    return PRE / f"sub-{subject}" / f"space-{space}" / f"sub-{subject}_space-{space}_{mod}.nii.gz"
+
+
+def space_inputs(mod):
+    """Inputs of resampling `mod` into a space: image, its mask, and the transforms it needs."""
+
+    def inputs(w):
+        anat = PRE / f"sub-{w.subject}" / "anat"
+        xfm = PRE / f"sub-{w.subject}" / "xfm"
+        d = {
+            "image": anat
+            / f"sub-{w.subject}_{mod}_{'reoriented' if mod == 'ictal' else 'brain'}.nii.gz",
+            "mri_mask": anat / f"sub-{w.subject}_T1w_brainmask.nii.gz",
+        }
+        if mod in ("T1w", "spect"):
+            d["mask"] = anat / f"sub-{w.subject}_{mod}_brainmask.nii.gz"
+        if mod != "T1w":
+            d["xfm"] = xfm / f"sub-{w.subject}_from-{mod}_to-T1w_rigid.mat"
+        if w.space == "template":
+            d["template_xfm"] = xfm / f"sub-{w.subject}_from-T1w_to-MNI152_affine.mat"
+        return d
+
+    return inputs
+
+
+def qc_inputs(w):
+    d = {"mri": space_file(w.subject, w.space, "T1w")}
+    for mod in ("pet", "spect"):
+        if COHORT.has(w.subject, mod):
+            d[mod] = space_file(w.subject, w.space, mod)
+    return d

@@ -1,0 +1,160 @@
+"""The preprocessing jobs: reorient, skull strip / mask, register, resample to the two spaces.
+
+Each `*_job(smk)` is the entry of one Snakemake rule (see rules/preprocess.smk) and calls the
+plain functions of reorient/skullstrip/spect_mask/registration, which the tests use directly.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import nibabel as nib
+import numpy as np
+
+from workflow_scripts import registration as reg
+from workflow_scripts.nifti_io import load_volume, save_nifti, write_json
+from workflow_scripts.skullstrip import skull_strip
+from workflow_scripts.spect_mask import spect_brain_mask
+
+log = logging.getLogger(__name__)
+
+# Our modality names -> the cohort's input keys.
+INPUT_KEY = {"T1w": "t1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
+
+
+def reorient(in_file, out_file, subject: str, modality: str, pet_4d: str = "mean") -> dict:
+    """Validate, then permute/flip voxels to RAS+ (no interpolation, world positions kept)."""
+    img = load_volume(in_file, subject, INPUT_KEY[modality], pet_4d=pet_4d)
+    before = "".join(nib.aff2axcodes(img.affine))
+    canonical = nib.as_closest_canonical(img)
+    save_nifti(canonical, out_file)
+    log.info("sub-%s %s: %s -> RAS (%s)", subject, modality, before, in_file)
+    return {"orientation_in": before, "shape": list(canonical.shape)}
+
+
+def reorient_job(smk) -> None:
+    reorient(
+        smk.input[0],
+        smk.output[0],
+        smk.wildcards.subject,
+        smk.wildcards.mod,
+        smk.config["preprocess"]["pet_4d"],
+    )
+
+
+def skullstrip_job(smk) -> None:
+    cfg = smk.config["preprocess"]["skullstrip"]
+    mod = smk.wildcards.mod
+    skull_strip(
+        smk.input[0],
+        smk.output.brain,
+        smk.output.mask,
+        smk.output.json,
+        subject=smk.wildcards.subject,
+        modality=mod,
+        backend=cfg["backend"],
+        frac=cfg["frac_mri"] if mod == "T1w" else cfg["frac_pet"],
+        robust=cfg["robust"],
+    )
+
+
+def spectmask_job(smk) -> None:
+    cfg = smk.config["preprocess"]["spect_mask"]
+    img = nib.load(smk.input[0])
+    mask, info = spect_brain_mask(
+        img, subject=smk.wildcards.subject, method=cfg["method"], fraction=cfg["fraction"]
+    )
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    save_nifti((data * mask).astype(np.float32), smk.output.brain, affine=img.affine)
+    save_nifti(mask.astype(np.uint8), smk.output.mask, affine=img.affine)
+    write_json(
+        {"subject": smk.wildcards.subject, "modality": smk.wildcards.mod, **info}, smk.output.json
+    )
+
+
+def register_mri_job(smk) -> None:
+    """Rigid PET/SPECT/ictal -> MRI."""
+    reg.set_threads(smk.threads)
+    s, mod = smk.wildcards.subject, smk.wildcards.mod
+    record = reg.register(
+        nib.load(smk.input.mri),
+        nib.load(smk.input.moving),
+        smk.output.xfm,
+        kind="Rigid",
+        cfg=smk.config["preprocess"]["registration"],
+        label=f"sub-{s} {mod} -> T1w ({smk.input.moving})",
+        fixed_mask=nib.load(smk.input.mri_mask),
+        moving_mask=nib.load(smk.input.moving_mask),
+    )
+    write_json({"subject": s, "moving": mod, "fixed": "T1w", **record}, smk.output.json)
+
+
+def register_template_job(smk) -> None:
+    """Affine MRI -> MNI152 (nilearn's ICBM 2009 brain)."""
+    reg.set_threads(smk.threads)
+    s = smk.wildcards.subject
+    template = reg.template_brain(2.0)
+    record = reg.register(
+        template,
+        nib.load(smk.input.mri),
+        smk.output.xfm,
+        kind="Affine",
+        cfg=smk.config["preprocess"]["registration"],
+        label=f"sub-{s} T1w -> MNI152 ({smk.input.mri})",
+        fixed_mask=template_mask(template),
+        moving_mask=nib.load(smk.input.mri_mask),
+    )
+    write_json(
+        {"subject": s, "moving": "T1w", "fixed": "MNI152NLin2009cSym", **record}, smk.output.json
+    )
+
+
+def template_mask(template: nib.Nifti1Image) -> nib.Nifti1Image:
+    """nilearn's MNI152 brain mask on the template's grid (its resampled T1 is not exactly 0
+    outside the brain, so thresholding the T1 would not do)."""
+    from nilearn import datasets
+
+    res = 1 if abs(template.affine[0, 0]) < 1.5 else 2
+    mask = datasets.load_mni152_brain_mask(resolution=res)
+    return nib.Nifti1Image((np.asarray(mask.dataobj) > 0.5).astype(np.uint8), mask.affine)
+
+
+def study_grid(space: str, grid_cfg: dict, mri_mask: str | None = None) -> nib.Nifti1Image:
+    """The grid of a space: native is centred on the subject's MRI brain, template on MNI's."""
+    if space == "native":
+        centre = reg.mask_centroid(nib.load(mri_mask))
+    else:
+        centre = reg.mask_centroid(template_mask(reg.template_brain(2.0)))
+    return reg.grid_image(centre, grid_cfg["shape"], grid_cfg["voxel_mm"])
+
+
+def space_job(smk) -> None:
+    """Resample one modality (and its mask) onto a space's grid through its transforms."""
+    reg.set_threads(smk.threads)
+    space, mod = smk.wildcards.space, smk.params.modality
+    grid = study_grid(space, smk.config["preprocess"]["grid"], smk.input.mri_mask)
+    to_mri = [smk.input.xfm] if "xfm" in smk.input.keys() else []
+    to_mni = [smk.input.template_xfm] if space == "template" else []
+    transforms = to_mni + to_mri  # antsApplyTransforms order: last is applied first
+    reg.resample(smk.input.image, grid, transforms, smk.output.image, interpolation="linear")
+    if "mask" in smk.input.keys():
+        reg.resample(
+            smk.input.mask,
+            grid,
+            transforms,
+            smk.output.mask,
+            interpolation="nearestNeighbor",
+            dtype=np.uint8,
+        )
+    log.info("sub-%s %s -> space-%s through %s", smk.wildcards.subject, mod, space, transforms)
+
+
+def qc_job(smk) -> None:
+    from workflow_scripts.preprocess_qc import registration_qc
+
+    registration_qc(
+        smk.input.mri,
+        {k: v for k, v in smk.input.items() if k not in ("mri",)},
+        smk.output[0],
+        title=f"sub-{smk.wildcards.subject} space-{smk.wildcards.space}",
+    )

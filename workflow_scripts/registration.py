@@ -1,0 +1,196 @@
+"""Registration with ANTs (antspyx) and resampling onto the study grids.
+
+- native space: PET/SPECT -> the subject's skull-stripped MRI, rigid (6 dof), Mattes mutual
+  information, multi-resolution; the MRI is first resampled to a 2 mm working grid (PET and SPECT
+  carry no finer detail), which is what makes 1 mm data fast without losing accuracy.
+- template space: MRI -> MNI152 (nilearn's ICBM 2009 brain), affine (12 dof); PET and SPECT
+  reach the template through their rigid MRI transform composed with the MRI's affine.
+Transforms are ANTs .mat files: with them any result maps back to the subject's scanner space.
+ANTs works in LPS physical coordinates; files on disk are NIfTI (RAS), nibabel/ITK convert.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from workflow_scripts.nifti_io import save_nifti
+
+log = logging.getLogger(__name__)
+
+WORKING_MM = 2.0  # resolution at which PET/SPECT are registered to the MRI
+
+
+class RegistrationError(RuntimeError):
+    """A registration whose result fails the similarity check."""
+
+
+def set_threads(threads: int) -> None:
+    """ITK reads this when a filter starts: one job's threads, so parallel jobs don't fight."""
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(max(1, int(threads)))
+
+
+def _ants():
+    import ants
+
+    return ants
+
+
+def grid_image(centre_ras: np.ndarray, shape, voxel_mm: float) -> nib.Nifti1Image:
+    """An empty RAS-aligned grid of `shape` voxels of `voxel_mm`, centred on `centre_ras`."""
+    affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
+    affine[:3, 3] = np.asarray(centre_ras) - voxel_mm * (np.asarray(shape) - 1) / 2.0
+    return nib.Nifti1Image(np.zeros(tuple(shape), np.float32), affine)
+
+
+def mask_centroid(mask_img: nib.Nifti1Image) -> np.ndarray:
+    ijk = np.argwhere(np.asarray(mask_img.dataobj) > 0).mean(axis=0)
+    return mask_img.affine[:3, :3] @ ijk + mask_img.affine[:3, 3]
+
+
+def template_brain(voxel_mm: float = 1.0) -> nib.Nifti1Image:
+    """nilearn's MNI152 (ICBM 2009) brain T1, shipped with the package (no download)."""
+    from nilearn import datasets
+
+    return datasets.load_mni152_template(resolution=1 if voxel_mm < 1.5 else 2)
+
+
+def to_ants(img: nib.Nifti1Image, tmp: Path, name: str):
+    path = tmp / f"{name}.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine), path)
+    return _ants().image_read(str(path))
+
+
+def from_ants(image, tmp: Path, name: str) -> nib.Nifti1Image:
+    path = tmp / f"{name}.nii.gz"
+    _ants().image_write(image, str(path))
+    img = nib.load(path)
+    return nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = a.sum() + b.sum()
+    return float(2.0 * np.logical_and(a, b).sum() / total) if total else 0.0
+
+
+def register(
+    fixed: nib.Nifti1Image,
+    moving: nib.Nifti1Image,
+    transform_out: str | Path,
+    *,
+    kind: str,
+    cfg: dict,
+    label: str,
+    fixed_mask: nib.Nifti1Image,
+    moving_mask: nib.Nifti1Image,
+    working_mm: float | None = WORKING_MM,
+) -> dict:
+    """Register moving to fixed (kind: Rigid | Affine) and write the ANTs transform.
+
+    The similarity check warps the moving image's own brain mask onto the fixed grid; its Dice
+    with the fixed brain mask must reach cfg['min_mask_dice'] (a registration that did not
+    converge leaves the brains apart), else RegistrationError names the images.
+    """
+    ants = _ants()
+    t0 = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="spectsynth-reg-"))
+    try:
+        fixed_a = to_ants(fixed, tmp, "fixed")
+        if working_mm and min(fixed_a.spacing) < working_mm:
+            fixed_a = ants.resample_image(
+                fixed_a, (working_mm,) * 3, use_voxels=False, interp_type=0
+            )
+        moving_a = to_ants(moving, tmp, "moving")
+        reg = ants.registration(
+            fixed=fixed_a,
+            moving=moving_a,
+            type_of_transform=kind,
+            aff_metric="mattes",
+            aff_sampling=32,
+            aff_random_sampling_rate=cfg["sampling"],
+            aff_iterations=tuple(cfg["iterations"]),
+            aff_shrink_factors=tuple(cfg["shrink_factors"]),
+            aff_smoothing_sigmas=tuple(cfg["smoothing_sigmas"]),
+            outprefix=str(tmp / "reg_"),
+        )
+        fwd = reg["fwdtransforms"][0]
+        fixed_m = ants.resample_image_to_target(
+            to_ants(fixed_mask, tmp, "fm"), fixed_a, interp_type="nearestNeighbor"
+        )
+        warped_m = ants.apply_transforms(
+            fixed=fixed_a,
+            moving=to_ants(moving_mask, tmp, "mm"),
+            transformlist=[fwd],
+            interpolator="nearestNeighbor",
+        )
+        overlap = dice(fixed_m.numpy() > 0.5, warped_m.numpy() > 0.5)
+        Path(transform_out).parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(str(transform_out) + ".tmp")
+        shutil.copyfile(fwd, staged)
+        staged.replace(transform_out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    seconds = time.perf_counter() - t0
+    record = {"kind": kind, "mask_dice": round(overlap, 4), "seconds": round(seconds, 2)}
+    log.info("%s: %s registration, brain-mask Dice %.3f, %.1f s", label, kind, overlap, seconds)
+    if overlap < cfg["min_mask_dice"]:
+        Path(transform_out).unlink(missing_ok=True)
+        raise RegistrationError(
+            f"{label}: {kind} registration failed the similarity check (brain-mask Dice "
+            f"{overlap:.3f} < preprocess.registration.min_mask_dice {cfg['min_mask_dice']}); "
+            "inspect the images' orientation and field of view"
+        )
+    return record
+
+
+def resample(
+    moving: str | Path,
+    reference: nib.Nifti1Image,
+    transforms: list[str],
+    out_file: str | Path,
+    *,
+    interpolation: str = "linear",
+    dtype=np.float32,
+) -> nib.Nifti1Image:
+    """Apply ANTs transforms (fixed <- moving stack, antsApplyTransforms order) onto a grid."""
+    ants = _ants()
+    tmp = Path(tempfile.mkdtemp(prefix="spectsynth-rs-"))
+    try:
+        ref_a = to_ants(reference, tmp, "ref")
+        mov_a = ants.image_read(str(moving))
+        if transforms:
+            out = ants.apply_transforms(
+                fixed=ref_a,
+                moving=mov_a,
+                transformlist=list(transforms),
+                interpolator=interpolation,
+            )
+        else:
+            out = ants.resample_image_to_target(mov_a, ref_a, interp_type=interpolation)
+        img = from_ants(out, tmp, "out")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        data = np.rint(data)
+    else:
+        data = np.clip(data, 0, None) if data.min() >= -1e-3 else data
+    result = nib.Nifti1Image(data.astype(dtype), reference.affine)
+    save_nifti(result, out_file)
+    return result
+
+
+def map_points(transform: str | Path, points_ras: np.ndarray) -> np.ndarray:
+    """Map (N, 3) RAS points of the fixed space into the moving space with an ANTs transform."""
+    ants = _ants()
+    tx = ants.read_transform(str(transform))
+    lps = np.asarray(points_ras, dtype=float) * np.array([-1, -1, 1])
+    out = np.array([tx.apply_to_point(tuple(p)) for p in lps])
+    return out * np.array([-1, -1, 1])

@@ -1,0 +1,165 @@
+"""Skull stripping of MRI and PET: FSL BET through nipype, or a pure-Python BET.
+
+Both backends are nipype interfaces with BET's names (in_file, out_file, frac, mask ->
+out_file, mask_file), so the rule code is the same whichever runs. `auto` picks FSL when `bet`
+is on PATH. The backend that ran is recorded in the output sidecar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nipype.interfaces.base import (
+    BaseInterface,
+    BaseInterfaceInputSpec,
+    File,
+    TraitedSpec,
+    traits,
+)
+from scipy import ndimage
+
+from workflow_scripts.nifti_io import save_nifti, write_json
+
+log = logging.getLogger(__name__)
+
+# Plausible brain volumes (ml): outside this range the extraction failed.
+MIN_BRAIN_ML, MAX_BRAIN_ML = 500.0, 2500.0
+
+
+class SkullStripError(RuntimeError):
+    """Skull stripping produced an empty or implausible brain."""
+
+
+class PythonBETInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="image to skull strip")
+    out_file = File(mandatory=True, desc="brain-extracted image")
+    frac = traits.Range(0.0, 1.0, value=0.5, usedefault=True, desc="fractional intensity threshold")
+    mask = traits.Bool(True, usedefault=True, desc="also write the binary brain mask")
+    iterations = traits.Int(1000, usedefault=True, desc="surface deformation iterations")
+
+
+class PythonBETOutputSpec(TraitedSpec):
+    out_file = File(exists=True)
+    mask_file = File(exists=True)
+
+
+class PythonBET(BaseInterface):
+    """BET's surface-evolution algorithm (Smith 2002) as implemented by `brainextractor`."""
+
+    input_spec = PythonBETInputSpec
+    output_spec = PythonBETOutputSpec
+
+    def _mask_path(self) -> Path:
+        out = Path(self.inputs.out_file)
+        return out.with_name(out.name.replace(".nii.gz", "_mask.nii.gz"))
+
+    def _run_interface(self, runtime):
+        from brainextractor import BrainExtractor
+
+        img = nib.load(self.inputs.in_file)
+        data = np.asarray(img.dataobj, dtype=np.float32)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints every iteration
+            extractor = BrainExtractor(nib.Nifti1Image(data, img.affine), bt=self.inputs.frac)
+            extractor.run(iterations=self.inputs.iterations)
+            mask = extractor.compute_mask().astype(bool)
+        save_nifti((data * mask).astype(np.float32), self.inputs.out_file, affine=img.affine)
+        save_nifti(mask.astype(np.uint8), self._mask_path(), affine=img.affine)
+        return runtime
+
+    def _list_outputs(self):
+        return {"out_file": str(Path(self.inputs.out_file)), "mask_file": str(self._mask_path())}
+
+
+def resolve_backend(backend: str) -> str:
+    """auto -> fsl when FSL's `bet` is on PATH, else python."""
+    if backend == "auto":
+        return "fsl" if shutil.which("bet") else "python"
+    if backend == "fsl" and not shutil.which("bet"):
+        raise SkullStripError(
+            "preprocess.skullstrip.backend=fsl but `bet` is not on PATH "
+            "(install FSL, use --use-conda with envs/fsl.yaml, or set backend: python)"
+        )
+    return backend
+
+
+def make_bet(backend: str, in_file: str, out_file: str, frac: float, robust: bool = True):
+    """A configured BET interface of the chosen backend (not yet run)."""
+    if backend == "fsl":
+        from nipype.interfaces import fsl
+
+        bet = fsl.BET(in_file=in_file, out_file=out_file, frac=frac, mask=True)
+        bet.inputs.robust = robust
+        bet.inputs.output_type = "NIFTI_GZ"
+        return bet
+    return PythonBET(in_file=in_file, out_file=out_file, frac=frac, mask=True)
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    labels, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    sizes = ndimage.sum(mask, labels, range(1, n + 1))
+    return labels == (1 + int(np.argmax(sizes)))
+
+
+def skull_strip(
+    in_file: str | Path,
+    out_file: str | Path,
+    mask_file: str | Path,
+    sidecar: str | Path,
+    *,
+    subject: str,
+    modality: str,
+    backend: str = "auto",
+    frac: float = 0.5,
+    robust: bool = True,
+) -> dict:
+    """Run BET, keep the largest connected brain component, check its volume, write outputs."""
+    ran = resolve_backend(backend)
+    tmp_dir = Path(out_file).parent / f".bet-{Path(out_file).name}"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        bet = make_bet(ran, str(in_file), str(tmp_dir / "brain.nii.gz"), frac, robust)
+        log.info("sub-%s %s: skull strip with %s (%s)", subject, modality, ran, _cmdline(bet))
+        result = bet.run()
+        mask_img = nib.load(result.outputs.mask_file)
+        mask = _largest_component(np.asarray(mask_img.dataobj) > 0)
+        mask = ndimage.binary_fill_holes(mask)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    img = nib.load(in_file)
+    voxel_ml = float(np.prod(img.header.get_zooms()[:3])) / 1000.0
+    volume_ml = float(mask.sum()) * voxel_ml
+    if not MIN_BRAIN_ML <= volume_ml <= MAX_BRAIN_ML:
+        raise SkullStripError(
+            f"sub-{subject} {modality} {in_file}: skull strip ({ran}, frac={frac}) gave a brain of "
+            f"{volume_ml:.0f} ml, outside {MIN_BRAIN_ML:.0f}-{MAX_BRAIN_ML:.0f} ml; check the image "
+            "or adjust preprocess.skullstrip.frac"
+        )
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    save_nifti((data * mask).astype(np.float32), out_file, affine=img.affine)
+    save_nifti(mask.astype(np.uint8), mask_file, affine=img.affine)
+    info = {
+        "subject": subject,
+        "modality": modality,
+        "backend": ran,
+        "frac": frac,
+        "robust": robust if ran == "fsl" else None,
+        "brain_volume_ml": round(volume_ml, 1),
+        "source": str(in_file),
+    }
+    write_json(info, sidecar)
+    return info
+
+
+def _cmdline(bet) -> str:
+    try:
+        return bet.cmdline
+    except AttributeError:
+        return "brainextractor (python)"
