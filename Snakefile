@@ -26,6 +26,8 @@ validate(config, CONFIG_SCHEMA)
 include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/preprocess.smk"
+include: "rules/slices.smk"
+include: "rules/train.smk"
 
 
 rule all:
@@ -33,3 +35,5 @@ rule all:
     input:
         simulate_targets(),
         preprocess_targets(),
+        slices_targets(),
+        train_targets(),

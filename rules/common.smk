@@ -9,6 +9,9 @@ OUT = Path(config["out_dir"])
 BIDS = Path(config["bids_dir"])
 LOGS = OUT / "logs"
 PRE = OUT / "preprocessed"
+SLICES = OUT / "slices"
+MODELS = OUT / "models"
+CONDITION = "space-{space}/input-{input}/loss-{loss}"
 SPACES = config["train"]["spaces"]
 INPUTS = config["train"]["inputs"]
 LOSSES = config["train"]["losses"]
@@ -89,3 +92,45 @@ def qc_inputs(w):
         if COHORT.has(w.subject, mod):
             d[mod] = space_file(w.subject, w.space, mod)
     return d
+
+
+# --- slices and training ---
+
+SLICE_SOURCES = {"mri": "T1w", "pet": "pet", "spect": "spect"}
+
+
+def slice_file(subject, space):
+    return SLICES / f"space-{space}" / f"sub-{subject}_slices.npz"
+
+
+def slice_inputs(w):
+    d = {"brainmask": space_file(w.subject, w.space, "brainmask")}
+    for name, mod in SLICE_SOURCES.items():
+        if COHORT.has(w.subject, MOD_KEY[mod]):
+            d[name] = space_file(w.subject, w.space, mod)
+    return d
+
+
+def slices_targets():
+    return [slice_file(s, space) for s in COHORT.subjects() for space in SPACES]
+
+
+def train_inputs(w):
+    d = {"train": [slice_file(s, w.space) for s in COHORT.subjects_for_input(w.input, "train")]}
+    if config["train"]["validate_every"]:
+        val = COHORT.subjects_for_input(w.input, "validation")
+        d["validation"] = [slice_file(s, w.space) for s in val]
+    return d
+
+
+def model_dir(space, model_input, loss):
+    return MODELS / f"space-{space}" / f"input-{model_input}" / f"loss-{loss}"
+
+
+def train_targets():
+    return [
+        model_dir(space, i, loss) / "generator.safetensors"
+        for space in SPACES
+        for i in INPUTS
+        for loss in LOSSES
+    ]

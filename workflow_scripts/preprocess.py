@@ -13,7 +13,6 @@ import numpy as np
 
 from workflow_scripts import registration as reg
 from workflow_scripts.nifti_io import load_volume, save_nifti, write_json
-from workflow_scripts.skullstrip import skull_strip
 from workflow_scripts.spect_mask import spect_brain_mask
 
 log = logging.getLogger(__name__)
@@ -43,6 +42,8 @@ def reorient_job(smk) -> None:
 
 
 def skullstrip_job(smk) -> None:
+    from workflow_scripts.skullstrip import skull_strip  # nipype is slow to import
+
     cfg = smk.config["preprocess"]["skullstrip"]
     mod = smk.wildcards.mod
     skull_strip(
@@ -72,6 +73,11 @@ def spectmask_job(smk) -> None:
     )
 
 
+def working_resolution(config: dict) -> float:
+    """Register at 2 mm, or at the output grid's voxel size when that is coarser."""
+    return max(reg.WORKING_MM, float(config["preprocess"]["grid"]["voxel_mm"]))
+
+
 def register_mri_job(smk) -> None:
     """Rigid PET/SPECT/ictal -> MRI."""
     reg.set_threads(smk.threads)
@@ -85,6 +91,7 @@ def register_mri_job(smk) -> None:
         label=f"sub-{s} {mod} -> T1w ({smk.input.moving})",
         fixed_mask=nib.load(smk.input.mri_mask),
         moving_mask=nib.load(smk.input.moving_mask),
+        working_mm=working_resolution(smk.config),
     )
     write_json({"subject": s, "moving": mod, "fixed": "T1w", **record}, smk.output.json)
 
@@ -103,6 +110,7 @@ def register_template_job(smk) -> None:
         label=f"sub-{s} T1w -> MNI152 ({smk.input.mri})",
         fixed_mask=template_mask(template),
         moving_mask=nib.load(smk.input.mri_mask),
+        working_mm=working_resolution(smk.config),
     )
     write_json(
         {"subject": s, "moving": "T1w", "fixed": "MNI152NLin2009cSym", **record}, smk.output.json

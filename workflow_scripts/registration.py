@@ -103,7 +103,7 @@ def register(
     tmp = Path(tempfile.mkdtemp(prefix="spectsynth-reg-"))
     try:
         fixed_a = to_ants(fixed, tmp, "fixed")
-        if working_mm and min(fixed_a.spacing) < working_mm:
+        if working_mm and min(fixed_a.spacing) < working_mm - 1e-6:
             fixed_a = ants.resample_image(
                 fixed_a, (working_mm,) * 3, use_voxels=False, interp_type=0
             )

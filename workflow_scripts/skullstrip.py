@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import shutil
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
+os.environ.setdefault("NIPYPE_NO_ET", "1")  # no version check over the network
+
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
 from nipype.interfaces.base import (
     BaseInterface,
     BaseInterfaceInputSpec,

@@ -1,0 +1,385 @@
+"""Training one pix2pix condition: resumable, seeded, CPU or CUDA (mixed precision).
+
+Resuming: after every `checkpoint_every` epochs the full state (both networks, both Adam
+states, the global RNG that drives dropout, the loss history) is written atomically to
+`<model_dir>/resume/last.pt`. That folder is not a Snakemake output, so it survives a killed or
+failed job; rerunning the job continues from it. Batches are a pure function of (seed, epoch)
+(model/data.py), so a resumed run ends with the same weights as an uninterrupted one on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from model.data import SliceDataset, write_subject_list
+from model.losses import GANLoss, ssim
+from model.networks import PatchDiscriminator, UNetGenerator, count_parameters, init_weights
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "spectsynth-pix2pix-v1"
+LOSS_COLUMNS = ("G_GAN", "G_L1", "G_SSIM", "D_real", "D_fake")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is not ours, is tampered with, or belongs to another setting."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    space: str
+    model_input: str
+    loss: str
+
+    @property
+    def in_channels(self) -> int:
+        return 2 if self.model_input == "mri_pet" else 1
+
+    @property
+    def name(self) -> str:
+        return f"space-{self.space}_input-{self.model_input}_loss-{self.loss}"
+
+
+def pick_device(setting: str = "auto") -> torch.device:
+    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("train.device=cuda but no CUDA device is visible")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 autocast where the GPU supports it, else fp16 (with a grad scaler); none on CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def build_networks(cond: Condition, size: int, cfg: dict) -> tuple[nn.Module, nn.Module]:
+    g = init_weights(UNetGenerator(cond.in_channels, 1, size, cfg["ngf"]))
+    d = init_weights(PatchDiscriminator(cond.in_channels + 1, cfg["ndf"]))
+    return g, d
+
+
+def fingerprint(cond: Condition, cfg: dict, subjects: list[str], size: int) -> str:
+    """What a checkpoint must match to be resumed (the epoch count may grow)."""
+    keys = (
+        "batch_size",
+        "lr",
+        "beta1",
+        "lambda_l1",
+        "lambda_ssim",
+        "ngf",
+        "ndf",
+        "augment",
+        "seed",
+    )
+    blob = json.dumps(
+        {
+            "cond": cond.name,
+            "size": size,
+            "subjects": sorted(subjects),
+            **{k: cfg[k] for k in keys},
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def lr_factor(epoch: int, epochs: int, epochs_decay: int) -> float:
+    """pix2pix's linear policy: constant for `epochs`, then linearly to zero over `epochs_decay`."""
+    return 1.0 - max(0, epoch + 1 - epochs) / float(epochs_decay + 1)
+
+
+def save_checkpoint(state: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path, expected_fingerprint: str | None = None) -> dict:
+    """Load with weights_only=True (no code from the file runs) and check it is ours."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"{path}: refused ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+            "it is not a plain-tensor spectsynth checkpoint — delete it to start afresh"
+        ) from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a spectsynth training checkpoint ({CHECKPOINT_FORMAT})")
+    if expected_fingerprint is not None and state.get("fingerprint") != expected_fingerprint:
+        raise CheckpointError(
+            f"{path}: belongs to another setting (fingerprint {state.get('fingerprint')} != "
+            f"{expected_fingerprint}: condition, subjects or hyper-parameters changed); delete "
+            "its folder to train afresh"
+        )
+    return state
+
+
+def train_condition(
+    slice_files: list[str | Path],
+    model_dir: str | Path,
+    cond: Condition,
+    cfg: dict,
+    *,
+    threads: int = 1,
+    val_files: list[str | Path] | None = None,
+    stop_after_epochs: int | None = None,
+) -> dict:
+    """Train (or resume) one condition; writes the final files into model_dir.
+
+    stop_after_epochs: end the process-level run early after that many epochs of *this call*
+    (used by tests to simulate an interruption at an epoch boundary); the final files are then
+    not written.
+    """
+    model_dir = Path(model_dir)
+    torch.set_num_threads(max(1, int(threads)))
+    device = pick_device(cfg["device"])
+    dtype = amp_dtype(device)
+    torch.manual_seed(cfg["seed"])
+    data = SliceDataset(slice_files, cond.model_input, augment=cfg["augment"], seed=cfg["seed"])
+    size = int(data.x.shape[-1])
+    g, d = build_networks(cond, size, cfg)
+    g, d = g.to(device), d.to(device)
+    if device.type == "cuda":
+        g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    gan = GANLoss().to(device)
+    l1 = nn.L1Loss()
+    fp = fingerprint(cond, cfg, data.subjects, size)
+    resume_path = model_dir / "resume" / "last.pt"
+    history: list[dict] = []
+    start = 0
+    if resume_path.exists():
+        state = load_checkpoint(resume_path, fp)
+        g.load_state_dict(state["G"])
+        d.load_state_dict(state["D"])
+        opt_g.load_state_dict(state["opt_G"])
+        opt_d.load_state_dict(state["opt_D"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and "rng_cuda" in state:
+            torch.cuda.set_rng_state(state["rng_cuda"])
+        history = list(state["history"])
+        start = int(state["epoch"]) + 1
+        log.info("%s: resumed from %s after epoch %d", cond.name, resume_path, start)
+    total = cfg["epochs"] + cfg["epochs_decay"]
+    use_ssim = cond.loss == "l1_bce_ssim"
+    log.info(
+        "%s: %d slices from %d subjects, %dx%d, G %d / D %d parameters, device %s%s, %d threads",
+        cond.name,
+        len(data),
+        len(data.subjects),
+        size,
+        size,
+        count_parameters(g),
+        count_parameters(d),
+        device,
+        f" ({dtype})" if dtype else "",
+        torch.get_num_threads(),
+    )
+    run_start = time.perf_counter()
+    epochs_this_call = 0
+    for epoch in range(start, total):
+        t0 = time.perf_counter()
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = cfg["lr"] * lr_factor(epoch, cfg["epochs"], cfg["epochs_decay"])
+        g.train()
+        d.train()
+        sums = torch.zeros(len(LOSS_COLUMNS), device=device)
+        n_batches = 0
+        for x, y in data.batches(cfg["batch_size"], epoch, device):
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+                y = y.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(
+                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
+                fake = g(x)
+            # discriminator: real pairs -> 1, generated pairs -> 0
+            d.requires_grad_(True)
+            opt_d.zero_grad(set_to_none=True)
+            with torch.autocast(
+                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
+                d_fake = gan(d(torch.cat([x, fake.detach()], 1)), False)
+                d_real = gan(d(torch.cat([x, y], 1)), True)
+                loss_d = 0.5 * (d_fake + d_real)
+            scaler.scale(loss_d).backward()
+            scaler.step(opt_d)
+            # generator: fool D, stay close to the target
+            d.requires_grad_(False)
+            opt_g.zero_grad(set_to_none=True)
+            with torch.autocast(
+                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
+                g_gan = gan(d(torch.cat([x, fake], 1)), True)
+                g_l1 = l1(fake.float(), y.float()) * cfg["lambda_l1"]
+                g_ssim = (
+                    (1.0 - ssim(fake.float(), y.float()).mean()) * cfg["lambda_ssim"]
+                    if use_ssim
+                    else torch.zeros((), device=device)
+                )
+                loss_g = g_gan + g_l1 + g_ssim
+            scaler.scale(loss_g).backward()
+            scaler.step(opt_g)
+            scaler.update()
+            sums += torch.stack([g_gan, g_l1, g_ssim, d_real, d_fake]).detach().float()
+            n_batches += 1
+        means = (sums / max(n_batches, 1)).tolist()  # one host sync per epoch
+        seconds = time.perf_counter() - t0
+        row = {"epoch": epoch + 1, **dict(zip(LOSS_COLUMNS, means, strict=True))}
+        row["images_per_s"] = len(data) / seconds
+        row["lr"] = cfg["lr"] * lr_factor(epoch, cfg["epochs"], cfg["epochs_decay"])
+        if val_files and cfg["validate_every"] and (epoch + 1) % cfg["validate_every"] == 0:
+            row.update(validation_scores(g, val_files, cond.model_input, device))
+        history.append(row)
+        done = epoch + 1 - start
+        eta = (time.perf_counter() - run_start) / done * (total - epoch - 1)
+        log.info(
+            "%s epoch %d/%d  G_GAN %.3f  G_L1 %.3f  G_SSIM %.3f  D_real %.3f  D_fake %.3f  "
+            "%.1f img/s  ETA %s",
+            cond.name,
+            epoch + 1,
+            total,
+            *means,
+            row["images_per_s"],
+            time.strftime("%H:%M:%S", time.gmtime(eta)),
+        )
+        last = epoch + 1 == total
+        if last or (epoch + 1) % cfg["checkpoint_every"] == 0:
+            save_checkpoint(_state(fp, epoch, g, d, opt_g, opt_d, history, device), resume_path)
+        epochs_this_call += 1
+        if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs and not last:
+            return {"stopped_after_epoch": epoch + 1}
+    return _write_outputs(model_dir, cond, cfg, g, history, data.subjects, size, fp, resume_path)
+
+
+def _state(fp, epoch, g, d, opt_g, opt_d, history, device) -> dict:
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "fingerprint": fp,
+        "epoch": epoch,
+        "G": g.state_dict(),
+        "D": d.state_dict(),
+        "opt_G": opt_g.state_dict(),
+        "opt_D": opt_d.state_dict(),
+        "rng_cpu": torch.get_rng_state(),
+        "history": history,
+    }
+    if device.type == "cuda":
+        state["rng_cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+@torch.inference_mode()
+def validation_scores(g: nn.Module, files, model_input: str, device) -> dict:
+    from model.data import stack_input
+    from workflow_scripts.slices import load_slices
+
+    g.eval()
+    scores_ssim, scores_psnr = [], []
+    for f in files:
+        ss = load_slices(f)
+        x = torch.from_numpy(stack_input(ss, model_input)).to(device)
+        y = torch.tensor(np.asarray(ss.images["spect"], dtype=np.float32))[:, None].to(device)
+        fake = g(x).float()
+        scores_ssim.append(ssim(fake, y))
+        mse = ((fake - y) ** 2).flatten(1).mean(1)
+        scores_psnr.append(10 * torch.log10(4.0 / mse.clamp_min(1e-12)))
+    g.train()
+    return {
+        "val_SSIM": torch.cat(scores_ssim).mean().item(),
+        "val_PSNR": torch.cat(scores_psnr).mean().item(),
+    }
+
+
+def _write_outputs(model_dir, cond, cfg, g, history, subjects, size, fp, resume_path) -> dict:
+    import pandas as pd
+
+    from workflow_scripts.nifti_io import write_json, write_text
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in g.state_dict().items()}
+    tmp = model_dir / ".generator.safetensors.tmp"
+    save_file(weights, str(tmp), metadata={"condition": cond.name, "fingerprint": fp})
+    tmp.replace(model_dir / "generator.safetensors")
+    # the final full state, as a declared output (the resume copy stays for extending training)
+    (model_dir / "checkpoint.pt").write_bytes(resume_path.read_bytes())
+    table = pd.DataFrame(history)
+    write_text(table.to_csv(sep="\t", index=False, float_format="%.6g"), model_dir / "losses.tsv")
+    plot_losses(table, model_dir / "losses.png", cond.name)
+    write_subject_list(model_dir, subjects, {"condition": cond.name})
+    write_json(
+        {
+            "condition": {"space": cond.space, "input": cond.model_input, "loss": cond.loss},
+            "in_channels": cond.in_channels,
+            "size": size,
+            "train": cfg,
+            "fingerprint": fp,
+            "versions": {
+                "torch": torch.__version__,
+                "numpy": np.__version__,
+                "python": platform.python_version(),
+            },
+            "final_losses": history[-1] if history else {},
+        },
+        model_dir / "train_config.json",
+    )
+    return history[-1] if history else {}
+
+
+def plot_losses(table, out_png: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for col in ("G_GAN", "D_real", "D_fake"):
+        axes[0].plot(table["epoch"], table[col], label=col)
+    for col in ("G_L1", "G_SSIM"):
+        axes[1].plot(table["epoch"], table[col], label=col)
+    for ax, name in zip(axes, ("adversarial (BCE)", "reconstruction (weighted)"), strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    tmp.replace(out_png)
+
+
+def train_job(smk) -> None:
+    """Snakemake entry (rule train)."""
+    w = smk.wildcards
+    train_condition(
+        list(smk.input.train),
+        Path(smk.output.weights).parent,
+        Condition(w.space, w.input, w.loss),
+        dict(smk.config["train"]),
+        threads=smk.threads,
+        val_files=list(smk.input.validation) if "validation" in smk.input.keys() else None,
+    )
+
+
+def images_per_second(table) -> float:
+    return float(np.median(table["images_per_s"])) if len(table) else math.nan

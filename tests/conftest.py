@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny preprocessed volumes and slice files built in the test itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from workflow_scripts.slices import extract, save_slices
+
+torch.set_num_threads(1)
+
+
+def ellipsoid(shape, radii, centre=None) -> np.ndarray:
+    centre = np.array(shape) / 2 if centre is None else np.asarray(centre)
+    grid = np.indices(shape).astype(float)
+    r = sum(((grid[i] - centre[i]) / radii[i]) ** 2 for i in range(3))
+    return r <= 1.0
+
+
+def write_subject_volumes(root: Path, subject: str, seed: int, shape=(32, 32, 24), voxel=6.0):
+    """A brain-like ellipsoid with a brighter rim (grey matter) in three 'modalities'."""
+    rng = np.random.default_rng(seed)
+    affine = np.diag([voxel, voxel, voxel, 1.0])
+    affine[:3, 3] = -voxel * (np.array(shape) - 1) / 2
+    brain = ellipsoid(shape, (shape[0] * 0.38, shape[1] * 0.45, shape[2] * 0.4))
+    inner = ellipsoid(shape, (shape[0] * 0.28, shape[1] * 0.35, shape[2] * 0.3))
+    grey = brain & ~inner
+    regional = 1 + 0.2 * rng.standard_normal()
+    mri = np.where(inner, 1.0, 0.0) * 800 + grey * 500
+    pet = (grey * 4.0 + inner * 1.0) * 2 * regional
+    spect = (grey * 2.5 + inner * 1.0) * 100 * regional + rng.poisson(5, shape) * brain
+    paths = {}
+    for name, data in (("T1w", mri), ("pet", pet), ("spect", spect), ("brainmask", brain)):
+        path = root / f"sub-{subject}_{name}.nii.gz"
+        nib.save(nib.Nifti1Image(data.astype(np.float32), affine), path)
+        paths[name] = path
+    return paths
+
+
+@pytest.fixture
+def make_slices(tmp_path):
+    """Factory: slice files for subjects of given splits, tiny (16 slices of 32x32)."""
+
+    def make(splits: dict[str, str], space: str = "native", n_slices: int = 16, size: int = 32):
+        files = {}
+        for i, (subject, split) in enumerate(splits.items()):
+            vols = write_subject_volumes(tmp_path, subject, i)
+            sources = {"mri": vols["T1w"], "pet": vols["pet"]}
+            if split != "predict":
+                sources["spect"] = vols["spect"]
+            ss = extract(
+                sources,
+                vols["brainmask"],
+                subject=subject,
+                split=split,
+                space=space,
+                n_slices=n_slices,
+                size=size,
+                min_brain_fraction=0.02,
+                scaling="per_slice",
+            )
+            files[subject] = save_slices(ss, tmp_path / f"sub-{subject}_slices.npz")
+        return files
+
+    return make
