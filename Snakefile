@@ -28,6 +28,7 @@ include: "rules/simulate.smk"
 include: "rules/preprocess.smk"
 include: "rules/slices.smk"
 include: "rules/train.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:
@@ -37,3 +38,4 @@ rule all:
         preprocess_targets(),
         slices_targets(),
         train_targets(),
+        evaluate_targets(),

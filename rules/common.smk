@@ -12,6 +12,11 @@ PRE = OUT / "preprocessed"
 SLICES = OUT / "slices"
 MODELS = OUT / "models"
 CONDITION = "space-{space}/input-{input}/loss-{loss}"
+PRED = OUT / "predictions"
+METRICS_DIR = OUT / "metrics"
+TABLES = OUT / "tables"
+FIGS = OUT / "figures"
+EVAL_SPLITS = config["evaluate"]["splits"]
 SPACES = config["train"]["spaces"]
 INPUTS = config["train"]["inputs"]
 LOSSES = config["train"]["losses"]
@@ -134,3 +139,85 @@ def train_targets():
         for i in INPUTS
         for loss in LOSSES
     ]
+
+
+# --- evaluation ---
+
+
+def conditions():
+    return [(s, i, lo) for s in SPACES for i in INPUTS for lo in LOSSES]
+
+
+def all_metric_files():
+    return [
+        METRICS_DIR / f"space-{s}" / f"input-{i}" / f"loss-{lo}" / f"sub-{subj}_metrics.tsv"
+        for s, i, lo in conditions()
+        for subj in COHORT.subjects_for_input(i, EVAL_SPLITS)
+    ]
+
+
+def prediction_targets():
+    """Synthetic SPECT volumes of every scored and predict-split subject, per condition."""
+    out = []
+    for s, i, lo in conditions():
+        subjects = COHORT.subjects_for_input(i, EVAL_SPLITS)
+        subjects += COHORT.subjects_for_input(i, "predict", need_spect=False)
+        out += [
+            PRED / f"space-{s}" / f"input-{i}" / f"loss-{lo}" / f"sub-{x}_synthspect.nii.gz"
+            for x in subjects
+        ]
+    return out
+
+
+def noiseless_subjects():
+    if not config["simulate"]["enabled"]:
+        return []
+    return [s for s in COHORT.subjects(EVAL_SPLITS) if COHORT.has(s, "spect")]
+
+
+def baseline_inputs(w):
+    d = {
+        f"train_{i}": [slice_file(s, w.space) for s in COHORT.subjects_for_input(i, "train")]
+        for i in INPUTS
+    }
+    d["eval"] = [
+        slice_file(s, w.space) for s in COHORT.subjects(EVAL_SPLITS) if COHORT.has(s, "spect")
+    ]
+    if noiseless_subjects():
+        d["noiseless"] = [
+            PRE
+            / f"sub-{s}"
+            / f"space-{w.space}"
+            / f"sub-{s}_space-{w.space}_desc-noiseless_spect.nii.gz"
+            for s in noiseless_subjects()
+        ]
+        d["spectmask"] = [space_file(s, w.space, "spectmask") for s in noiseless_subjects()]
+    return d
+
+
+def montage_subjects():
+    n = config["evaluate"]["montage_subjects"]
+    picks = []
+    for split in EVAL_SPLITS:
+        picks += [s for s in COHORT.subjects(split) if COHORT.has(s, "spect")][:n]
+    return picks
+
+
+def montage_inputs(w):
+    d = {"slices": [slice_file(s, w.space) for s in montage_subjects()]}
+    d["synth"] = [
+        PRED / f"space-{w.space}" / f"input-{i}" / f"loss-{w.loss}" / f"sub-{s}_synthslices.npz"
+        for s in montage_subjects()
+        for i in INPUTS
+        if s in COHORT.subjects_for_input(i, EVAL_SPLITS)
+    ]
+    return d
+
+
+def evaluate_targets():
+    figs = [FIGS / f"fig{n}.png" for n in ("5_space", "6_loss", "7_input")]
+    montages = [FIGS / f"montage_space-{s}_loss-{lo}.png" for s in SPACES for lo in LOSSES]
+    tables = [
+        TABLES / f for f in ("metrics.csv", "table4.csv", "table4.md", "tests.csv", "baselines.csv")
+    ]
+    return [*tables, *figs, *montages, OUT / "results_summary.md", *prediction_targets()]

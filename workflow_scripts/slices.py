@@ -18,8 +18,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from workflow_scripts.nifti_io import save_nifti
-
 MODALITY_FILES = {"mri": "T1w", "pet": "pet", "spect": "spect"}
 
 
@@ -218,17 +216,21 @@ def load_slices(path: str | Path, mmap: bool = True) -> SubjectSlices:
     )
 
 
-def rebuild_volume(pred: np.ndarray, ss: SubjectSlices, modality: str = "spect") -> nib.Nifti1Image:
-    """A volume on the subject's preprocessed grid from [-1, 1] slices (unsampled slices 0)."""
-    units = to_image_units(ss, modality, pred).astype(np.float32)
+def place_slices(values: np.ndarray, ss: SubjectSlices) -> nib.Nifti1Image:
+    """Put (N, S, S) slices back at their place on the subject's grid (elsewhere 0)."""
     vol = np.zeros(ss.volume_shape, dtype=np.float32)
     x0, y0 = ss.corner
     size = ss.size
     sx0, sy0 = max(x0, 0), max(y0, 0)
     sx1, sy1 = min(x0 + size, vol.shape[0]), min(y0 + size, vol.shape[1])
     for k, zi in enumerate(ss.z):
-        vol[sx0:sx1, sy0:sy1, zi] = units[k, sx0 - x0 : sx1 - x0, sy0 - y0 : sy1 - y0]
+        vol[sx0:sx1, sy0:sy1, zi] = values[k, sx0 - x0 : sx1 - x0, sy0 - y0 : sy1 - y0]
     return nib.Nifti1Image(vol, ss.affine)
+
+
+def rebuild_volume(pred: np.ndarray, ss: SubjectSlices, modality: str = "spect") -> nib.Nifti1Image:
+    """A volume in image units on the subject's preprocessed grid from [-1, 1] slices."""
+    return place_slices(to_image_units(ss, modality, pred).astype(np.float32), ss)
 
 
 def slices_job(smk) -> None:
@@ -247,7 +249,3 @@ def slices_job(smk) -> None:
         scaling=cfg["scaling"],
     )
     save_slices(ss, smk.output[0], cfg["dtype"])
-
-
-def save_volume(pred: np.ndarray, ss: SubjectSlices, path: str | Path) -> Path:
-    return save_nifti(rebuild_volume(pred, ss), path)

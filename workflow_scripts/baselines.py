@@ -1,0 +1,116 @@
+"""Honest baselines the trained models must beat, and the best score any predictor can reach.
+
+- identity: the input slice itself (MRI or PET, already in [-1, 1]) taken as the SPECT;
+- linear: one least-squares map input -> SPECT, fitted on all training slices' pixels (no
+  per-subject fit), applied to held-out subjects;
+- noiseless (simulated cohort only): the simulator's expected SPECT, preprocessed like the real
+  one: the gap to the real SPECT is count noise that no predictor can learn.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from model.data import stack_input
+from workflow_scripts.predict import metrics_table
+from workflow_scripts.slices import cut, load_slices, scale_to_unit
+
+log = logging.getLogger(__name__)
+
+
+def fit_linear(train_files: list[str | Path], model_input: str) -> np.ndarray:
+    """Least-squares coefficients [w_1..w_C, b] of SPECT on the input channels."""
+    xs, ys = [], []
+    for f in train_files:
+        ss = load_slices(f)
+        x = stack_input(ss, model_input)  # (N, C, S, S)
+        xs.append(np.moveaxis(x, 1, -1).reshape(-1, x.shape[1]))
+        ys.append(np.asarray(ss.images["spect"], dtype=np.float32).ravel())
+    x = np.concatenate(xs).astype(np.float64)
+    design = np.hstack([x, np.ones((len(x), 1))])
+    coef, *_ = np.linalg.lstsq(design, np.concatenate(ys).astype(np.float64), rcond=None)
+    return coef
+
+
+def apply_linear(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(N, C, S, S) -> (N, S, S), clipped to the [-1, 1] range of the targets."""
+    pred = np.tensordot(coef[:-1], x, axes=([0], [1])) + coef[-1]
+    return np.clip(pred, -1.0, 1.0).astype(np.float32)
+
+
+def noiseless_slices(noiseless_volume: str | Path, spect_mask: str | Path, ss) -> np.ndarray:
+    """The expected SPECT cut and scaled exactly like the subject's real SPECT slices."""
+    data = np.asarray(nib.load(noiseless_volume).dataobj, dtype=np.float32)
+    data *= np.asarray(nib.load(spect_mask).dataobj) > 0
+    scaled, _, _ = scale_to_unit(cut(data, np.asarray(ss.z), ss.corner, ss.size), "per_slice")
+    return scaled
+
+
+def baseline_table(
+    train_files: dict[str, list],
+    eval_files: list[str | Path],
+    inputs: list[str],
+    noiseless: dict[str, tuple[str, str]] | None = None,
+) -> pd.DataFrame:
+    """Metrics of the baselines on held-out subjects (train_files: input -> training files)."""
+    tables = []
+    coefs = {inp: fit_linear(train_files[inp], inp) for inp in inputs if train_files.get(inp)}
+    for f in eval_files:
+        ss = load_slices(f)
+        if "spect" not in ss.images:
+            continue
+        for inp, coef in coefs.items():
+            try:
+                x = stack_input(ss, inp)
+            except ValueError:
+                continue  # the subject lacks this input's modality
+            cond = {"space": ss.space, "input": inp, "loss": "linear"}
+            tables.append(metrics_table(apply_linear(coef, x), ss, cond))
+            if inp in ("mri", "pet"):
+                cond = {"space": ss.space, "input": inp, "loss": "identity"}
+                tables.append(metrics_table(x[:, 0], ss, cond))
+        if noiseless and ss.subject in noiseless:
+            volume, mask = noiseless[ss.subject]
+            cond = {"space": ss.space, "input": "noiseless", "loss": "expected"}
+            tables.append(metrics_table(noiseless_slices(volume, mask, ss), ss, cond))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if not table.empty:
+        table = table.rename(columns={"loss": "method"})
+    log.info("baselines: %d rows for %d subjects", len(table), len(eval_files))
+    return table
+
+
+def baselines_job(smk) -> None:
+    """Snakemake entry (rule baselines), one space."""
+    from workflow_scripts.nifti_io import write_text
+
+    inputs = list(smk.params.inputs)
+    train = {inp: list(smk.input[f"train_{inp}"]) for inp in inputs}
+    noiseless = None
+    if "noiseless" in smk.input.keys():
+        noiseless = {
+            s: (v, m)
+            for s, v, m in zip(
+                smk.params.noiseless_subjects, smk.input.noiseless, smk.input.spectmask, strict=True
+            )
+        }
+    table = baseline_table(train, list(smk.input.eval), inputs, noiseless)
+    write_text(table.to_csv(sep="\t", index=False), smk.output[0])
+
+
+def noiseless_job(smk) -> None:
+    """Snakemake entry (rule noiseless_spect): the truth SPECT through the SPECT's transforms."""
+    from workflow_scripts import registration as reg
+    from workflow_scripts.preprocess import study_grid
+
+    reg.set_threads(smk.threads)
+    grid = study_grid(smk.wildcards.space, smk.config["preprocess"]["grid"], smk.input.mri_mask)
+    transforms = ([smk.input.template_xfm] if smk.wildcards.space == "template" else []) + [
+        smk.input.xfm
+    ]
+    reg.resample(smk.input.image, grid, transforms, smk.output[0])

@@ -1,0 +1,189 @@
+"""Group-level evaluation jobs: the metrics table, Table 4, tests, figures and the summary."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workflow_scripts import figures
+from workflow_scripts.metrics import METRICS
+from workflow_scripts.nifti_io import write_text
+from workflow_scripts.stats import comparisons, run_tests, table4
+
+log = logging.getLogger(__name__)
+
+ORDER = ["space", "input", "loss", "subject", "slice"]
+
+
+def collect(metric_files: list[str | Path]) -> pd.DataFrame:
+    tables = [pd.read_csv(f, sep="\t") for f in metric_files]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return table.sort_values(ORDER).reset_index(drop=True) if not table.empty else table
+
+
+def render_table4(t4: pd.DataFrame) -> tuple[str, str]:
+    """Markdown and HTML of Table 4 (mean and CV per metric and condition)."""
+    shown = t4[["space", "input", "loss"]].copy()
+    for m in METRICS:
+        digits = 2 if m == "PSNR" else 4
+        shown[m] = [
+            f"{mean:.{digits}f} ({cv:.1f}%)"
+            for mean, cv in zip(t4[f"{m}_mean"], t4[f"{m}_cv_percent"], strict=True)
+        ]
+    shown["slices"] = t4["n_slices"]
+    header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns) + "\n"
+    body = "".join(
+        "| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False)
+    )
+    md = (
+        "Mean (coefficient of variation) of each metric over the scored slices.\n\n" + header + body
+    )
+    html = shown.to_html(index=False, border=0, classes="table4")
+    return md, f"<h3>Table 4: mean (CV) per condition</h3>\n{html}\n"
+
+
+def tables_job(smk) -> None:
+    """metrics.csv, Table 4 (csv, md, html) and the statistical tests."""
+    metrics = collect(list(smk.input.metrics))
+    metrics.to_csv(smk.output.metrics + ".tmp", index=False)
+    Path(smk.output.metrics + ".tmp").replace(smk.output.metrics)
+    t4 = table4(metrics)
+    write_text(t4.to_csv(index=False, float_format="%.6g"), smk.output.table4)
+    md, html = render_table4(t4)
+    write_text(md, smk.output.table4_md)
+    write_text(html, smk.output.table4_html)
+    cfg = smk.config["train"]
+    comps = comparisons(cfg["spaces"], cfg["inputs"], cfg["losses"])
+    tests = run_tests(metrics, comps, alpha=smk.config["evaluate"]["alpha"])
+    write_text(tests.to_csv(index=False, float_format="%.6g"), smk.output.tests)
+    baselines = collect(list(smk.input.baselines)) if smk.input.baselines else pd.DataFrame()
+    write_text(baselines.to_csv(index=False, float_format="%.6g"), smk.output.baselines)
+
+
+def figures_job(smk) -> None:
+    metrics = pd.read_csv(smk.input.metrics)
+    tests = pd.read_csv(smk.input.tests)
+    alpha = smk.config["evaluate"]["alpha"]
+    figures.violin_figure(metrics, tests, "space", "loss", "fig5_space", smk.output.fig5, alpha)
+    figures.violin_figure(metrics, tests, "loss", "space", "fig6_loss", smk.output.fig6, alpha)
+    figures.input_figure(metrics, tests, smk.output.fig7, alpha)
+
+
+def montage_job(smk) -> None:
+    """Figs. 3-4: for the first test and validation subjects, the middle scored slice."""
+    from workflow_scripts.slices import load_slices
+
+    rows = []
+    for subject, slice_file in zip(smk.params.subjects, smk.input.slices, strict=True):
+        ss = load_slices(slice_file)
+        k = len(ss.z) // 2
+        images = {}
+        if "mri" in ss.images:
+            images["MRI"] = np.asarray(ss.images["mri"][k])
+        if "pet" in ss.images:
+            images["PET"] = np.asarray(ss.images["pet"][k])
+        real = np.asarray(ss.images["spect"][k])
+        images["real SPECT"] = real
+        for inp in smk.params.inputs:
+            f = Path(smk.params.synth_pattern.format(input=inp, subject=subject))
+            if f.exists():
+                with np.load(f) as d:
+                    synth = d["pred"][k]
+                images[f"synthetic ({inp})"] = synth
+                images[f"|diff| ({inp})"] = np.abs(synth - real) / 2.0
+        rows.append({"label": f"sub-{subject} ({ss.split}) z={int(ss.z[k])}", "images": images})
+    figures.montage(rows, smk.output[0], smk.params.title)
+
+
+def summary_job(smk) -> None:
+    metrics = pd.read_csv(smk.input.metrics)
+    tests = pd.read_csv(smk.input.tests)
+    baselines = (
+        pd.read_csv(smk.input.baselines)
+        if Path(smk.input.baselines).stat().st_size > 1
+        else pd.DataFrame()
+    )
+    write_text(
+        results_summary(metrics, tests, baselines, smk.config["evaluate"]["alpha"]), smk.output[0]
+    )
+
+
+def _mean(df: pd.DataFrame, metric: str, **where) -> float:
+    sel = df
+    for k, v in where.items():
+        sel = sel[sel[k] == v]
+    return float(sel[metric].mean()) if len(sel) else float("nan")
+
+
+def results_summary(
+    metrics: pd.DataFrame, tests: pd.DataFrame, baselines: pd.DataFrame, alpha: float
+) -> str:
+    """Which of the paper's findings this run reproduces, computed from its own tables."""
+    lines = ["# Results summary", ""]
+    n_subj = metrics["subject"].nunique()
+    lines.append(
+        f"Scored {len(metrics)} slices of {n_subj} held-out subjects "
+        f"({', '.join(sorted(metrics['split'].unique()))}) under {metrics.groupby(['space', 'input', 'loss']).ngroups} conditions. "
+        "Metrics on [-1, 1] slices, data range 2; tests two-tailed paired, alpha "
+        f"{alpha}; the subject-level Holm-corrected tests are the ones to trust."
+    )
+    lines += ["", "## The paper's findings", ""]
+
+    def verdict(figure: str, better: str) -> str:
+        sub = tests[(tests["figure"] == figure) & (tests["metric"] == "SSIM")]
+        s_sig = sub[(sub["level"] == "slice") & sub["significant"]]
+        subj_sig = sub[(sub["level"] == "subject") & sub["significant_holm"]]
+        return (
+            f"{better}; SSIM comparisons significant at slice level: {len(s_sig)}/{len(sub[sub['level'] == 'slice'])}, "
+            f"at subject level after Holm: {len(subj_sig)}/{len(sub[sub['level'] == 'subject'])}"
+        )
+
+    spaces = set(metrics["space"])
+    if {"native", "template"} <= spaces:
+        nat, tem = _mean(metrics, "SSIM", space="native"), _mean(metrics, "SSIM", space="template")
+        ok = nat >= tem
+        lines.append(
+            f"- **Native >= template** (paper: +5.4% SSIM): {'reproduced' if ok else 'not reproduced'} — "
+            f"mean SSIM native {nat:.4f} vs template {tem:.4f} ({100 * (nat - tem) / tem:+.1f}%). "
+            + verdict("fig5_space", "native minus template")
+        )
+    losses = set(metrics["loss"])
+    if {"l1_bce", "l1_bce_ssim"} <= losses:
+        a, b = _mean(metrics, "SSIM", loss="l1_bce"), _mean(metrics, "SSIM", loss="l1_bce_ssim")
+        sub = tests[(tests["figure"] == "fig6_loss") & (tests["level"] == "subject")]
+        gain = (b - a) > 0 and bool((sub["significant_holm"] & (sub["mean_diff"] < 0)).any())
+        lines.append(
+            f"- **SSIM loss brings no gain**: {'not reproduced' if gain else 'reproduced'} — mean SSIM "
+            f"without {a:.4f}, with {b:.4f}. " + verdict("fig6_loss", "l1_bce minus l1_bce_ssim")
+        )
+    inputs = set(metrics["input"])
+    if {"mri", "pet"} <= inputs:
+        m, p = _mean(metrics, "SSIM", input="mri"), _mean(metrics, "SSIM", input="pet")
+        close = abs(m - p) <= 0.05 * max(abs(m), abs(p))
+        lines.append(
+            f"- **PET ≈ MRI (PET slightly better, more consistent)**: {'reproduced' if close and p >= m else 'partly reproduced' if close else 'not reproduced'} — "
+            f"mean SSIM MRI {m:.4f}, PET {p:.4f}"
+            + (
+                f", MRI+PET {_mean(metrics, 'SSIM', input='mri_pet'):.4f}"
+                if "mri_pet" in inputs
+                else ""
+            )
+            + ". "
+            + verdict("fig7_input", "between inputs")
+        )
+    if not baselines.empty:
+        lines += ["", "## Against the baselines (mean over held-out slices)", ""]
+        lines.append("| space | input | method | SSIM | PSNR (dB) | RMSE |")
+        lines.append("|---|---|---|---|---|---|")
+        for (space, inp, method), g in baselines.groupby(["space", "input", "method"]):
+            lines.append(
+                f"| {space} | {inp} | {method} | {g['SSIM'].mean():.4f} | {g['PSNR'].mean():.2f} | {g['RMSE'].mean():.4f} |"
+            )
+        for (space, inp, loss), g in metrics.groupby(["space", "input", "loss"]):
+            lines.append(
+                f"| {space} | {inp} | model {loss} | {g['SSIM'].mean():.4f} | {g['PSNR'].mean():.2f} | {g['RMSE'].mean():.4f} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,149 @@
+"""The paper's Table 4 and its paired t-tests (Figs. 5-7), plus subject-level tests.
+
+Slice-level tests pair the k-th scored slice of a subject under two conditions (what the paper
+did: 2 x 1,100 slices). Slices of one subject are not independent, so the subject-level tests
+pair each subject's mean instead; they are the ones to trust. All p-values are two-tailed and
+Holm-corrected within each level; effect size is Cohen's d_z (mean / SD of the paired
+differences).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from workflow_scripts.metrics import METRICS
+
+KEYS = ["subject", "slice"]
+
+
+def table4(metrics: pd.DataFrame, columns=METRICS) -> pd.DataFrame:
+    """Mean and coefficient of variation (%) of each metric per condition."""
+    rows = []
+    for (space, inp, loss), g in metrics.groupby(["space", "input", "loss"], sort=True):
+        row = {
+            "space": space,
+            "input": inp,
+            "loss": loss,
+            "n_slices": len(g),
+            "n_subjects": g["subject"].nunique(),
+        }
+        for m in columns:
+            mean = g[m].mean()
+            row[f"{m}_mean"] = mean
+            row[f"{m}_cv_percent"] = 100.0 * g[m].std(ddof=1) / abs(mean) if mean else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def comparisons(spaces, inputs, losses) -> list[dict]:
+    """The paper's figure comparisons: Fig. 5 spaces, Fig. 6 losses, Fig. 7 inputs."""
+    out = []
+    if {"native", "template"} <= set(spaces):
+        for inp, loss in itertools.product(inputs, losses):
+            out.append(
+                dict(
+                    figure="fig5_space",
+                    a={"space": "native", "input": inp, "loss": loss},
+                    b={"space": "template", "input": inp, "loss": loss},
+                )
+            )
+    if {"l1_bce", "l1_bce_ssim"} <= set(losses):
+        for space, inp in itertools.product(spaces, inputs):
+            out.append(
+                dict(
+                    figure="fig6_loss",
+                    a={"space": space, "input": inp, "loss": "l1_bce"},
+                    b={"space": space, "input": inp, "loss": "l1_bce_ssim"},
+                )
+            )
+    for space, loss in itertools.product(spaces, losses):
+        for i, j in itertools.combinations(inputs, 2):
+            out.append(
+                dict(
+                    figure="fig7_input",
+                    a={"space": space, "input": i, "loss": loss},
+                    b={"space": space, "input": j, "loss": loss},
+                )
+            )
+    return out
+
+
+def _select(df: pd.DataFrame, cond: dict) -> pd.DataFrame:
+    mask = np.ones(len(df), bool)
+    for k, v in cond.items():
+        mask &= (df[k] == v).to_numpy()
+    return df[mask]
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> dict:
+    """Two-tailed paired t-test and Cohen's d_z of a - b."""
+    diff = np.asarray(a, float) - np.asarray(b, float)
+    n = len(diff)
+    if n < 2 or np.allclose(diff, diff[0]):
+        return {
+            "n": n,
+            "mean_diff": float(diff.mean()) if n else np.nan,
+            "t": np.nan,
+            "p": np.nan,
+            "dz": np.nan,
+        }
+    t, p = stats.ttest_rel(a, b)
+    sd = diff.std(ddof=1)
+    return {
+        "n": n,
+        "mean_diff": float(diff.mean()),
+        "t": float(t),
+        "p": float(p),
+        "dz": float(diff.mean() / sd) if sd else np.nan,
+    }
+
+
+def run_tests(
+    metrics: pd.DataFrame, comps: list[dict], columns=METRICS, alpha: float = 0.01
+) -> pd.DataFrame:
+    rows = []
+    for comp in comps:
+        a, b = _select(metrics, comp["a"]), _select(metrics, comp["b"])
+        if a.empty or b.empty:
+            continue
+        label = " vs ".join(
+            "/".join(str(c[k]) for k in ("space", "input", "loss")) for c in (comp["a"], comp["b"])
+        )
+        for m in columns:
+            joined = a[KEYS + [m]].merge(b[KEYS + [m]], on=KEYS, suffixes=("_a", "_b"))
+            joined = joined.dropna()
+            slice_level = paired(joined[f"{m}_a"].to_numpy(), joined[f"{m}_b"].to_numpy())
+            subj = joined.groupby("subject")[[f"{m}_a", f"{m}_b"]].mean()
+            subject_level = paired(subj[f"{m}_a"].to_numpy(), subj[f"{m}_b"].to_numpy())
+            for level, res in (("slice", slice_level), ("subject", subject_level)):
+                rows.append(
+                    {
+                        "figure": comp["figure"],
+                        "comparison": label,
+                        "metric": m,
+                        "level": level,
+                        **{f"a_{k}": v for k, v in comp["a"].items()},
+                        **{f"b_{k}": v for k, v in comp["b"].items()},
+                        **res,
+                    }
+                )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["p_holm"] = np.nan
+    for level in ("slice", "subject"):
+        sel = (table["level"] == level) & table["p"].notna()
+        if sel.any():
+            table.loc[sel, "p_holm"] = multipletests(table.loc[sel, "p"], method="holm")[1]
+    table["significant"] = table["p"] < alpha
+    table["significant_holm"] = table["p_holm"] < alpha
+    return table
+
+
+def stars(p: float, alpha: float = 0.01) -> str:
+    return "*" if p == p and p < alpha else ""
