@@ -1,0 +1,108 @@
+"""Table 4 and the paired tests against scipy/statsmodels, and the results summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from workflow_scripts.evaluate import results_summary
+from workflow_scripts.stats import comparisons, paired, run_tests, table4
+
+
+def fake_metrics(seed=0) -> pd.DataFrame:
+    """Three conditions x 4 subjects x 5 slices; native better than template by design."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for space, shift in (("native", 0.05), ("template", 0.0)):
+        for inp in ("mri", "pet"):
+            for s in range(4):
+                subj_effect = rng.normal(0, 0.02)
+                for k in range(5):
+                    ssim = 0.7 + shift + subj_effect + rng.normal(0, 0.01)
+                    rows.append(
+                        {
+                            "condition": f"{space}/{inp}/l1_bce",
+                            "space": space,
+                            "input": inp,
+                            "loss": "l1_bce",
+                            "subject": f"sub-{s:02d}",
+                            "split": "test",
+                            "slice": k,
+                            "SSIM": ssim,
+                            "RMSE": 0.3 - ssim / 4,
+                            "PSNR": 20 + 10 * ssim,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_table4_mean_and_cv():
+    df = fake_metrics()
+    t4 = table4(df)
+    g = df[(df["space"] == "native") & (df["input"] == "pet")]["SSIM"]
+    row = t4[(t4["space"] == "native") & (t4["input"] == "pet")].iloc[0]
+    assert row["SSIM_mean"] == pytest.approx(g.mean())
+    assert row["SSIM_cv_percent"] == pytest.approx(100 * g.std(ddof=1) / g.mean())
+    assert row["n_slices"] == 20 and row["n_subjects"] == 4
+
+
+def test_paired_matches_scipy_and_dz():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, 30), rng.normal(0.3, 1, 30)
+    res = paired(a, b)
+    ref = stats.ttest_rel(a, b)
+    assert res["t"] == pytest.approx(ref.statistic) and res["p"] == pytest.approx(ref.pvalue)
+    d = a - b
+    assert res["dz"] == pytest.approx(d.mean() / d.std(ddof=1))
+
+
+def test_slice_and_subject_level_tests_with_holm():
+    df = fake_metrics()
+    comps = comparisons(["native", "template"], ["mri", "pet"], ["l1_bce"])
+    assert {c["figure"] for c in comps} == {"fig5_space", "fig7_input"}
+    tests = run_tests(df, comps, alpha=0.01)
+    row = tests[
+        (tests["figure"] == "fig5_space")
+        & (tests["a_input"] == "pet")
+        & (tests["metric"] == "SSIM")
+        & (tests["level"] == "subject")
+    ].iloc[0]
+    a = df[(df["space"] == "native") & (df["input"] == "pet")].groupby("subject")["SSIM"].mean()
+    b = df[(df["space"] == "template") & (df["input"] == "pet")].groupby("subject")["SSIM"].mean()
+    assert row["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue) and row["n"] == 4
+    sl = tests[(tests["level"] == "slice") & tests["p"].notna()]
+    # Holm by hand: sorted p times (m - rank), cumulative max, capped at 1
+    p = sl["p"].to_numpy()
+    order = np.argsort(p)
+    m = len(p)
+    adj = np.minimum(1, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    expected = np.empty(m)
+    expected[order] = adj
+    np.testing.assert_allclose(sl["p_holm"].to_numpy(), expected)
+    assert row["mean_diff"] > 0 and bool(
+        tests[
+            (tests["figure"] == "fig5_space")
+            & (tests["level"] == "slice")
+            & (tests["metric"] == "SSIM")
+        ]["significant"].all()
+    )
+
+
+def test_summary_states_findings_from_the_tables():
+    df = fake_metrics()
+    tests = run_tests(df, comparisons(["native", "template"], ["mri", "pet"], ["l1_bce"]))
+    text = results_summary(df, tests, pd.DataFrame(), 0.01)
+    assert (
+        "Native >= template" in text
+        and "reproduced" in text.split("Native >= template")[1].split("\n")[0]
+    )
+    flipped = df.assign(space=df["space"].map({"native": "template", "template": "native"}))
+    text2 = results_summary(
+        flipped,
+        run_tests(flipped, comparisons(["native", "template"], ["mri", "pet"], ["l1_bce"])),
+        pd.DataFrame(),
+        0.01,
+    )
+    assert "not reproduced" in text2.split("Native >= template")[1].split("\n")[0]
