@@ -12,7 +12,7 @@ from workflow_scripts.config_types import coerce_to_schema, load_schema
 min_version("9.0")
 
 
-configfile: "config.yaml"
+configfile: f"{workflow.basedir}/config.yaml"
 
 
 # --config values nested in dicts arrive as strings: give them the schema's types, then validate.
@@ -20,7 +20,7 @@ CONFIG_SCHEMA = "workflow_scripts/schemas/config.schema.yaml"
 config.update(coerce_to_schema(config, load_schema(f"{workflow.basedir}/{CONFIG_SCHEMA}")))
 
 
-validate(config, CONFIG_SCHEMA)
+validate(config, f"{workflow.basedir}/{CONFIG_SCHEMA}")
 
 
 include: "rules/common.smk"

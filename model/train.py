@@ -159,9 +159,7 @@ def train_condition(
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-    gan = GANLoss().to(device)
-    l1 = nn.L1Loss()
+    step = Pix2PixStep(g, d, opt_g, opt_d, cfg, use_ssim=cond.loss == "l1_bce_ssim", dtype=dtype)
     fp = fingerprint(cond, cfg, data.subjects, size)
     resume_path = model_dir / "resume" / "last.pt"
     history: list[dict] = []
@@ -179,7 +177,6 @@ def train_condition(
         start = int(state["epoch"]) + 1
         log.info("%s: resumed from %s after epoch %d", cond.name, resume_path, start)
     total = cfg["epochs"] + cfg["epochs_decay"]
-    use_ssim = cond.loss == "l1_bce_ssim"
     log.info(
         "%s: %d slices from %d subjects, %dx%d, G %d / D %d parameters, device %s%s, %d threads",
         cond.name,
@@ -205,42 +202,7 @@ def train_condition(
         sums = torch.zeros(len(LOSS_COLUMNS), device=device)
         n_batches = 0
         for x, y in data.batches(cfg["batch_size"], epoch, device):
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-                y = y.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(
-                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
-            ):
-                fake = g(x)
-            # discriminator: real pairs -> 1, generated pairs -> 0
-            d.requires_grad_(True)
-            opt_d.zero_grad(set_to_none=True)
-            with torch.autocast(
-                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
-            ):
-                d_fake = gan(d(torch.cat([x, fake.detach()], 1)), False)
-                d_real = gan(d(torch.cat([x, y], 1)), True)
-                loss_d = 0.5 * (d_fake + d_real)
-            scaler.scale(loss_d).backward()
-            scaler.step(opt_d)
-            # generator: fool D, stay close to the target
-            d.requires_grad_(False)
-            opt_g.zero_grad(set_to_none=True)
-            with torch.autocast(
-                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
-            ):
-                g_gan = gan(d(torch.cat([x, fake], 1)), True)
-                g_l1 = l1(fake.float(), y.float()) * cfg["lambda_l1"]
-                g_ssim = (
-                    (1.0 - ssim(fake.float(), y.float()).mean()) * cfg["lambda_ssim"]
-                    if use_ssim
-                    else torch.zeros((), device=device)
-                )
-                loss_g = g_gan + g_l1 + g_ssim
-            scaler.scale(loss_g).backward()
-            scaler.step(opt_g)
-            scaler.update()
-            sums += torch.stack([g_gan, g_l1, g_ssim, d_real, d_fake]).detach().float()
+            sums += step(x, y)
             n_batches += 1
         means = (sums / max(n_batches, 1)).tolist()  # one host sync per epoch
         seconds = time.perf_counter() - t0
@@ -269,6 +231,57 @@ def train_condition(
         if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs and not last:
             return {"stopped_after_epoch": epoch + 1}
     return _write_outputs(model_dir, cond, cfg, g, history, data.subjects, size, fp, resume_path)
+
+
+class Pix2PixStep:
+    """One pix2pix update on a batch: discriminator on real and generated pairs, then the
+    generator (adversarial + lambda_L1 * L1 [+ lambda_SSIM * (1 - SSIM)]). Returns the five
+    loss terms as one detached tensor, so the loop never waits on the device."""
+
+    def __init__(self, g, d, opt_g, opt_d, cfg: dict, use_ssim: bool, dtype: torch.dtype | None):
+        self.g, self.d, self.opt_g, self.opt_d = g, d, opt_g, opt_d
+        self.cfg, self.use_ssim, self.dtype = cfg, use_ssim, dtype
+        self.device = next(g.parameters()).device
+        self.scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        self.gan = GANLoss()
+        self.l1 = nn.L1Loss()
+
+    def _autocast(self):
+        return torch.autocast(
+            self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
+        )
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        g, d, cfg, scaler = self.g, self.d, self.cfg, self.scaler
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+            y = y.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            fake = g(x)
+        # discriminator: real pairs -> 1, generated pairs -> 0
+        d.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        with self._autocast():
+            d_fake = self.gan(d(torch.cat([x, fake.detach()], 1)), False)
+            d_real = self.gan(d(torch.cat([x, y], 1)), True)
+            loss_d = 0.5 * (d_fake + d_real)
+        scaler.scale(loss_d).backward()
+        scaler.step(self.opt_d)
+        # generator: fool D, stay close to the target
+        d.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            g_gan = self.gan(d(torch.cat([x, fake], 1)), True)
+        g_l1 = self.l1(fake.float(), y.float()) * cfg["lambda_l1"]
+        if self.use_ssim:
+            g_ssim = (1.0 - ssim(fake.float(), y.float()).mean()) * cfg["lambda_ssim"]
+        else:
+            g_ssim = torch.zeros((), device=self.device)
+        loss_g = g_gan + g_l1 + g_ssim
+        scaler.scale(loss_g).backward()
+        scaler.step(self.opt_g)
+        scaler.update()
+        return torch.stack([g_gan, g_l1, g_ssim, d_real, d_fake]).detach().float()
 
 
 def _state(fp, epoch, g, d, opt_g, opt_d, history, device) -> dict:

@@ -11,6 +11,11 @@ rule simulate_subject:
             if config["simulate"]["ictal"]
             else []
         ),
+        noiseless=BIDS
+        / "derivatives"
+        / "simulation"
+        / "sub-{subject}"
+        / "sub-{subject}_acq-interictal_desc-noiseless_spect.nii.gz",
         truth=BIDS
         / "derivatives"
         / "simulation"

@@ -1,0 +1,142 @@
+"""Preprocessing against the simulator's truth: skull strip, SPECT mask and registration accuracy,
+lossless reorientation, the BET backends, and failures that must not pass silently."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from workflow_scripts import registration as reg
+from workflow_scripts.nifti_io import save_nifti
+from workflow_scripts.preprocess import reorient
+from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir
+from workflow_scripts.skullstrip import SkullStripError, make_bet, resolve_backend, skull_strip
+from workflow_scripts.spect_mask import spect_brain_mask
+
+CFG = {"shrink_factors": [4, 2, 1], "smoothing_sigmas": [2, 1, 0], "iterations": [100, 50, 25], "sampling": 0.2, "min_mask_dice": 0.75}
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+
+
+def truth_on(img_path: Path, truth_mask: Path) -> np.ndarray:
+    """The truth mask (scanner grid) in the voxel order of a reoriented image."""
+    return np.asarray(nib.as_closest_canonical(nib.load(truth_mask)).dataobj) > 0
+
+
+@pytest.fixture(scope="module")
+def subject(tmp_path_factory):
+    """One simulated subject at 2 mm, preprocessed up to the rigid registrations."""
+    root = tmp_path_factory.mktemp("pre")
+    bids = root / "bids"
+    simulate_subject("05", "train", 21, bids, ictal=False, voxel_scale=2.0)
+    raw = bids_paths(bids, "05")
+    out = {}
+    for mod in ("T1w", "pet", "spect"):
+        out[mod] = root / f"{mod}_reoriented.nii.gz"
+        reorient(raw[mod], out[mod], "05", mod)
+    for mod, frac in (("T1w", 0.5), ("pet", 0.5)):
+        skull_strip(out[mod], root / f"{mod}_brain.nii.gz", root / f"{mod}_mask.nii.gz", root / f"{mod}.json",
+                    subject="05", modality=mod, backend="python", frac=frac)
+    spect = nib.load(out["spect"])
+    mask, _ = spect_brain_mask(spect, subject="05")
+    save_nifti(mask.astype(np.uint8), root / "spect_mask.nii.gz", affine=spect.affine)
+    save_nifti(spect.get_fdata() * mask, root / "spect_brain.nii.gz", affine=spect.affine)
+    return {"root": root, "bids": bids, "raw": raw, "re": out}
+
+
+def test_reorientation_is_lossless(subject):
+    raw, re = nib.load(subject["raw"]["T1w"]), nib.load(subject["re"]["T1w"])
+    assert nib.aff2axcodes(raw.affine) != ("R", "A", "S") and nib.aff2axcodes(re.affine) == ("R", "A", "S")
+    assert sorted(raw.shape) == sorted(re.shape)
+    assert np.isclose(raw.get_fdata().sum(), re.get_fdata().sum())  # no interpolation
+    ijk = np.array([10, 20, 30])
+    world = raw.affine @ np.append(ijk, 1)
+    back = np.round(np.linalg.inv(re.affine) @ world).astype(int)[:3]
+    assert re.get_fdata()[tuple(back)] == raw.get_fdata()[tuple(ijk)]
+
+
+def test_skull_strip_and_spect_mask_dice(subject):
+    root, tdir = subject["root"], truth_dir(subject["bids"], "05")
+    t1 = dice(np.asarray(nib.load(root / "T1w_mask.nii.gz").dataobj) > 0, truth_on(subject["re"]["T1w"], tdir / "sub-05_space-T1w_desc-brain_mask.nii.gz"))
+    pet = dice(np.asarray(nib.load(root / "pet_mask.nii.gz").dataobj) > 0, truth_on(subject["re"]["pet"], tdir / "sub-05_space-pet_desc-brain_mask.nii.gz"))
+    spect = dice(np.asarray(nib.load(root / "spect_mask.nii.gz").dataobj) > 0, truth_on(subject["re"]["spect"], tdir / "sub-05_space-spect_desc-brain_mask.nii.gz"))
+    assert t1 >= 0.95, t1
+    assert pet >= 0.90, pet
+    assert spect >= 0.90, spect
+    side = json.loads((root / "T1w.json").read_text())
+    assert side["backend"] == "python" and 500 < side["brain_volume_ml"] < 2500
+
+
+def landmarks(mask_path: Path) -> np.ndarray:
+    """8 points spread over the brain: centroid +/- 25 mm along each axis combination."""
+    centre = reg.mask_centroid(nib.load(mask_path))
+    offsets = np.array([[x, y, z] for x in (-25, 25) for y in (-25, 25) for z in (-25, 25)], float)
+    return centre + offsets
+
+
+@pytest.mark.parametrize("mod", ["pet", "spect"])
+def test_rigid_registration_landmark_error(subject, mod, tmp_path):
+    root = subject["root"]
+    moving_mask = root / ("pet_mask.nii.gz" if mod == "pet" else "spect_mask.nii.gz")
+    xfm = tmp_path / f"{mod}.mat"
+    reg.set_threads(1)
+    record = reg.register(
+        nib.load(root / "T1w_brain.nii.gz"), nib.load(root / f"{mod}_brain.nii.gz"), xfm, kind="Rigid", cfg=CFG,
+        label=f"sub-05 {mod}", fixed_mask=nib.load(root / "T1w_mask.nii.gz"), moving_mask=nib.load(moving_mask),
+    )
+    truth = json.loads((truth_dir(subject["bids"], "05") / "sub-05_desc-truth_transforms.json").read_text())
+    w = {k: np.array(v["world_from_anatomy"]) for k, v in truth["images"].items()}
+    pts = landmarks(root / "T1w_mask.nii.gz")
+    true = (w[mod] @ np.linalg.inv(w["T1w"]) @ np.c_[pts, np.ones(8)].T).T[:, :3]
+    error = np.linalg.norm(reg.map_points(xfm, pts) - true, axis=1).mean()
+    assert error <= 2.0, (error, record)
+    assert record["mask_dice"] >= 0.85
+
+
+def test_failed_registration_is_caught(subject, tmp_path):
+    """A PET with its affine scrambled (wrong orientation, 80 mm off) must not pass."""
+    root = subject["root"]
+    pet = nib.load(root / "pet_brain.nii.gz")
+    bad_affine = pet.affine.copy()
+    bad_affine[:3, :3] = bad_affine[:3, :3] @ np.diag([1, -1, -1])  # upside down
+    bad_affine[:3, 3] += [0, 0, 80]
+    bad = nib.Nifti1Image(pet.get_fdata(), bad_affine)
+    cfg = {**CFG, "iterations": [10, 0, 0]}  # too few iterations to recover
+    with pytest.raises(reg.RegistrationError, match="sub-05 pet.*similarity check"):
+        reg.register(
+            nib.load(root / "T1w_brain.nii.gz"), bad, tmp_path / "bad.mat", kind="Rigid", cfg=cfg, label="sub-05 pet",
+            fixed_mask=nib.load(root / "T1w_mask.nii.gz"), moving_mask=nib.Nifti1Image(nib.load(root / "pet_mask.nii.gz").get_fdata(), bad_affine),
+        )
+    assert not (tmp_path / "bad.mat").exists()
+
+
+def test_empty_skull_strip_is_an_error(tmp_path):
+    img = np.zeros((40, 40, 40), np.float32)
+    img[18:22, 18:22, 18:22] = 100  # 64 ml of 'head': no plausible brain inside
+    path = tmp_path / "tiny.nii.gz"
+    nib.save(nib.Nifti1Image(img, np.diag([1, 1, 1, 1.0])), path)
+    with pytest.raises(SkullStripError, match="sub-x T1w .*tiny.nii.gz.*ml"):
+        skull_strip(path, tmp_path / "b.nii.gz", tmp_path / "m.nii.gz", tmp_path / "s.json", subject="x", modality="T1w", backend="python", frac=0.5)
+    assert not (tmp_path / "b.nii.gz").exists()
+
+
+def test_fsl_backend_command_line_and_auto_choice(tmp_path, monkeypatch):
+    bet = make_bet("fsl", "/data/in.nii.gz", "/data/out.nii.gz", 0.4, robust=True)
+    assert bet.cmdline == "bet /data/in.nii.gz /data/out.nii.gz -f 0.40 -m -R"
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert resolve_backend("auto") == "python"
+    with pytest.raises(SkullStripError, match="not on PATH"):
+        resolve_backend("fsl")
+    fake = tmp_path / "bet"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}/usr/bin")
+    assert resolve_backend("auto") == "fsl"
