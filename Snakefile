@@ -29,6 +29,7 @@ include: "rules/preprocess.smk"
 include: "rules/slices.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/siscom.smk"
 
 
 rule all:
@@ -39,3 +40,4 @@ rule all:
         slices_targets(),
         train_targets(),
         evaluate_targets(),
+        siscom_targets(),

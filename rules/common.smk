@@ -221,3 +221,59 @@ def evaluate_targets():
         TABLES / f for f in ("metrics.csv", "table4.csv", "table4.md", "tests.csv", "baselines.csv")
     ]
     return [*tables, *figs, *montages, OUT / "results_summary.md", *prediction_targets()]
+
+
+# --- SISCOM ---
+
+
+def siscom_conditions(subject):
+    """(label, synthetic interictal volume) of the native-space conditions scoring this subject."""
+    return [
+        (
+            f"{i}/{lo}",
+            PRED
+            / "space-native"
+            / f"input-{i}"
+            / f"loss-{lo}"
+            / f"sub-{subject}_synthspect.nii.gz",
+        )
+        for i in INPUTS
+        for lo in LOSSES
+        if "native" in SPACES and subject in COHORT.subjects_for_input(i, EVAL_SPLITS)
+    ]
+
+
+def siscom_subjects():
+    if not config["siscom"]["enabled"] or "native" not in SPACES:
+        return []
+    return [
+        s for s in COHORT.subjects(EVAL_SPLITS) if COHORT.has(s, "ictal") and COHORT.has(s, "spect")
+    ]
+
+
+def siscom_inputs(w):
+    s = w.subject
+    d = {
+        "ictal": space_file(s, "native", "ictal"),
+        "brainmask": space_file(s, "native", "brainmask"),
+        "t1w": space_file(s, "native", "T1w"),
+        "spect": space_file(s, "native", "spect"),
+        "slices": slice_file(s, "native"),
+        "synth": [path for _, path in siscom_conditions(s)],
+    }
+    if COHORT.has(s, "pet"):
+        d["pet"] = space_file(s, "native", "pet")
+    if config["simulate"]["enabled"]:
+        d["truth"] = (
+            BIDS / "derivatives" / "simulation" / f"sub-{s}" / f"sub-{s}_desc-truth_transforms.json"
+        )
+    return d
+
+
+def siscom_targets():
+    if not siscom_subjects():
+        return []
+    return [
+        OUT / "siscom" / f
+        for f in ("siscom_localisation.csv", "siscom_summary.csv", "siscom_localisation.png")
+    ]

@@ -1,0 +1,56 @@
+# SISCOM with real, synthetic and PET "interictal" images (workflow_scripts/siscom.py).
+
+
+rule siscom:
+    input:
+        unpack(siscom_inputs),
+    output:
+        table=OUT / "siscom" / "sub-{subject}" / "sub-{subject}_siscom.tsv",
+        png=report(
+            OUT / "siscom" / "sub-{subject}" / "sub-{subject}_siscom.png",
+            caption="report/siscom_subject.rst",
+            category="5. SISCOM",
+            labels={"subject": "sub-{subject}"},
+        ),
+    log:
+        LOGS / "siscom" / "sub-{subject}.log",
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        entry="workflow_scripts.siscom:siscom_job",
+        conditions=lambda w: [label for label, _ in siscom_conditions(w.subject)],
+    script:
+        "../workflow_scripts/entry.py"
+
+
+rule siscom_summary:
+    input:
+        lambda w: [OUT / "siscom" / f"sub-{s}" / f"sub-{s}_siscom.tsv" for s in siscom_subjects()],
+    output:
+        table=OUT / "siscom" / "siscom_localisation.csv",
+        summary=report(
+            OUT / "siscom" / "siscom_summary.csv",
+            caption="report/siscom_summary.rst",
+            category="5. SISCOM",
+        ),
+        png=report(
+            OUT / "siscom" / "siscom_localisation.png",
+            caption="report/siscom_summary.rst",
+            category="5. SISCOM",
+        ),
+    log:
+        LOGS / "siscom" / "summary.log",
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        entry="workflow_scripts.siscom:summary_job",
+    script:
+        "../workflow_scripts/entry.py"
