@@ -35,9 +35,4 @@ include: "rules/siscom.smk"
 rule all:
     default_target: True
     input:
-        simulate_targets(),
-        preprocess_targets(),
-        slices_targets(),
-        train_targets(),
-        evaluate_targets(),
-        siscom_targets(),
+        all_targets,

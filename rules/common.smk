@@ -1,8 +1,11 @@
 # Shared by every stage: the cohort, path helpers and wildcard constraints.
 
+import json
 from pathlib import Path
 
-from workflow_scripts.cohort import build_cohort
+from workflow_scripts.cohort import INPUT_MODALITIES as INPUT_KEYS
+from workflow_scripts.cohort import MODALITIES, build_cohort
+from workflow_scripts.input_check import usable
 
 COHORT = build_cohort(config)
 OUT = Path(config["out_dir"])
@@ -38,6 +41,62 @@ def bids(subject, modality):
     return str(COHORT.path(subject, modality))
 
 
+# --- input gate: a checkpoint per subject records which images are usable ---------------------
+# Group rules (training, tables) take only images that passed, so one bad file excludes that
+# subject's image (named in tables/excluded_subjects.tsv) instead of stopping the study.
+
+
+def input_report(subject):
+    """The input gate's verdict on a subject's images (all checks run first, in parallel)."""
+    return input_gate()[subject]
+
+
+_GATE = {}
+
+
+def input_gate():
+    path = Path(checkpoints.input_gate.get().output.gate)
+    if _GATE.get("mtime") != path.stat().st_mtime:
+        _GATE.update(mtime=path.stat().st_mtime, reports=json.loads(path.read_text()))
+    return _GATE["reports"]
+
+
+def has(subject, key):
+    """The subject has this input (t1w, pet, spect, ictal) and it passed the input check."""
+    return COHORT.has(subject, key) and usable(input_report(subject), [key])
+
+
+def subjects_for(model_input, splits, need_spect=True):
+    """Subjects of these splits whose images for a model input (and SPECT) passed the check."""
+    keys = list(INPUT_KEYS[model_input]) + (["spect"] if need_spect else [])
+    return [
+        s
+        for s in COHORT.subjects_for_input(model_input, splits, need_spect)
+        if all(has(s, k) for k in keys)
+    ]
+
+
+def mri_subjects():
+    """Both spaces are built around the MRI: subjects whose T1w passed the check."""
+    return [s for s in COHORT.subjects() if has(s, "t1w")]
+
+
+def all_targets(wildcards):
+    """rule all: evaluated lazily, after the input checks have run."""
+    return [
+        *simulate_targets(),
+        *preprocess_targets(),
+        *slices_targets(),
+        *train_targets(),
+        *evaluate_targets(),
+        *siscom_targets(),
+    ]
+
+
+def subject_inputs(w):
+    return {k: bids(w.subject, k) for k in MODALITIES if COHORT.has(w.subject, k)}
+
+
 # --- final targets of each stage (rule all) ---
 
 
@@ -51,12 +110,12 @@ def simulate_targets():
 def preprocess_targets():
     """Every subject's volumes in every space, for the modalities it has, and QC images."""
     files = []
-    for s in COHORT.subjects():
+    for s in mri_subjects():
         for space in SPACES:
             mods = ["T1w", "brainmask"]
-            mods += ["pet"] if COHORT.has(s, "pet") else []
-            mods += ["spect", "spectmask"] if COHORT.has(s, "spect") else []
-            mods += ["ictal"] if space == "native" and COHORT.has(s, "ictal") else []
+            mods += ["pet"] if has(s, "pet") else []
+            mods += ["spect", "spectmask"] if has(s, "spect") else []
+            mods += ["ictal"] if space == "native" and has(s, "ictal") else []
             files += [space_file(s, space, m) for m in mods]
             files.append(OUT / "qc" / "preprocess" / f"sub-{s}_space-{space}_qc.png")
     return files
@@ -94,7 +153,7 @@ def space_inputs(mod):
 def qc_inputs(w):
     d = {"mri": space_file(w.subject, w.space, "T1w")}
     for mod in ("pet", "spect"):
-        if COHORT.has(w.subject, mod):
+        if has(w.subject, mod):
             d[mod] = space_file(w.subject, w.space, mod)
     return d
 
@@ -111,19 +170,19 @@ def slice_file(subject, space):
 def slice_inputs(w):
     d = {"brainmask": space_file(w.subject, w.space, "brainmask")}
     for name, mod in SLICE_SOURCES.items():
-        if COHORT.has(w.subject, MOD_KEY[mod]):
+        if has(w.subject, MOD_KEY[mod]):
             d[name] = space_file(w.subject, w.space, mod)
     return d
 
 
 def slices_targets():
-    return [slice_file(s, space) for s in COHORT.subjects() for space in SPACES]
+    return [slice_file(s, space) for s in mri_subjects() for space in SPACES]
 
 
 def train_inputs(w):
-    d = {"train": [slice_file(s, w.space) for s in COHORT.subjects_for_input(w.input, "train")]}
+    d = {"train": [slice_file(s, w.space) for s in subjects_for(w.input, "train")]}
     if config["train"]["validate_every"]:
-        val = COHORT.subjects_for_input(w.input, "validation")
+        val = subjects_for(w.input, "validation")
         d["validation"] = [slice_file(s, w.space) for s in val]
     return d
 
@@ -152,7 +211,7 @@ def all_metric_files():
     return [
         METRICS_DIR / f"space-{s}" / f"input-{i}" / f"loss-{lo}" / f"sub-{subj}_metrics.tsv"
         for s, i, lo in conditions()
-        for subj in COHORT.subjects_for_input(i, EVAL_SPLITS)
+        for subj in subjects_for(i, EVAL_SPLITS)
     ]
 
 
@@ -160,8 +219,8 @@ def prediction_targets():
     """Synthetic SPECT volumes of every scored and predict-split subject, per condition."""
     out = []
     for s, i, lo in conditions():
-        subjects = COHORT.subjects_for_input(i, EVAL_SPLITS)
-        subjects += COHORT.subjects_for_input(i, "predict", need_spect=False)
+        subjects = subjects_for(i, EVAL_SPLITS)
+        subjects += subjects_for(i, "predict", need_spect=False)
         out += [
             PRED / f"space-{s}" / f"input-{i}" / f"loss-{lo}" / f"sub-{x}_synthspect.nii.gz"
             for x in subjects
@@ -172,17 +231,12 @@ def prediction_targets():
 def noiseless_subjects():
     if not config["simulate"]["enabled"]:
         return []
-    return [s for s in COHORT.subjects(EVAL_SPLITS) if COHORT.has(s, "spect")]
+    return [s for s in COHORT.subjects(EVAL_SPLITS) if has(s, "spect")]
 
 
 def baseline_inputs(w):
-    d = {
-        f"train_{i}": [slice_file(s, w.space) for s in COHORT.subjects_for_input(i, "train")]
-        for i in INPUTS
-    }
-    d["eval"] = [
-        slice_file(s, w.space) for s in COHORT.subjects(EVAL_SPLITS) if COHORT.has(s, "spect")
-    ]
+    d = {f"train_{i}": [slice_file(s, w.space) for s in subjects_for(i, "train")] for i in INPUTS}
+    d["eval"] = [slice_file(s, w.space) for s in COHORT.subjects(EVAL_SPLITS) if has(s, "spect")]
     if noiseless_subjects():
         d["noiseless"] = [
             PRE
@@ -199,7 +253,7 @@ def montage_subjects():
     n = config["evaluate"]["montage_subjects"]
     picks = []
     for split in EVAL_SPLITS:
-        picks += [s for s in COHORT.subjects(split) if COHORT.has(s, "spect")][:n]
+        picks += [s for s in COHORT.subjects(split) if has(s, "spect")][:n]
     return picks
 
 
@@ -209,7 +263,7 @@ def montage_inputs(w):
         PRED / f"space-{w.space}" / f"input-{i}" / f"loss-{w.loss}" / f"sub-{s}_synthslices.npz"
         for s in montage_subjects()
         for i in INPUTS
-        if s in COHORT.subjects_for_input(i, EVAL_SPLITS)
+        if s in subjects_for(i, EVAL_SPLITS)
     ]
     return d
 
@@ -239,16 +293,14 @@ def siscom_conditions(subject):
         )
         for i in INPUTS
         for lo in LOSSES
-        if "native" in SPACES and subject in COHORT.subjects_for_input(i, EVAL_SPLITS)
+        if "native" in SPACES and subject in subjects_for(i, EVAL_SPLITS)
     ]
 
 
 def siscom_subjects():
     if not config["siscom"]["enabled"] or "native" not in SPACES:
         return []
-    return [
-        s for s in COHORT.subjects(EVAL_SPLITS) if COHORT.has(s, "ictal") and COHORT.has(s, "spect")
-    ]
+    return [s for s in COHORT.subjects(EVAL_SPLITS) if has(s, "ictal") and has(s, "spect")]
 
 
 def siscom_inputs(w):
@@ -261,7 +313,7 @@ def siscom_inputs(w):
         "slices": slice_file(s, "native"),
         "synth": [path for _, path in siscom_conditions(s)],
     }
-    if COHORT.has(s, "pet"):
+    if has(s, "pet"):
         d["pet"] = space_file(s, "native", "pet")
     if config["simulate"]["enabled"]:
         d["truth"] = (

@@ -2,6 +2,46 @@
 # onto the native (MRI-centred) and template (MNI152) grids. Logic: workflow_scripts/preprocess.py
 
 
+rule check_inputs:
+    input:
+        unpack(subject_inputs),
+    output:
+        OUT / "inputs" / "sub-{subject}_inputs.json",
+    log:
+        LOGS / "check_inputs" / "sub-{subject}.log",
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    params:
+        entry="workflow_scripts.input_check:check_job",
+    script:
+        "../workflow_scripts/entry.py"
+
+
+checkpoint input_gate:
+    input:
+        [OUT / "inputs" / f"sub-{s}_inputs.json" for s in COHORT.subjects()],
+    output:
+        gate=OUT / "inputs" / "input_gate.json",
+        table=TABLES / "excluded_subjects.tsv",
+    log:
+        LOGS / "check_inputs" / "input_gate.log",
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        entry="workflow_scripts.input_check:gate_job",
+        cohort_excluded=COHORT.excluded,
+    script:
+        "../workflow_scripts/entry.py"
+
+
 rule reorient:
     input:
         lambda w: bids(w.subject, MOD_KEY[w.mod]),

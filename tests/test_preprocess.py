@@ -19,7 +19,13 @@ from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir
 from workflow_scripts.skullstrip import SkullStripError, make_bet, resolve_backend, skull_strip
 from workflow_scripts.spect_mask import spect_brain_mask
 
-CFG = {"shrink_factors": [4, 2, 1], "smoothing_sigmas": [2, 1, 0], "iterations": [100, 50, 25], "sampling": 0.2, "min_mask_dice": 0.75}
+CFG = {
+    "shrink_factors": [4, 2, 1],
+    "smoothing_sigmas": [2, 1, 0],
+    "iterations": [100, 50, 25],
+    "sampling": 0.2,
+    "min_mask_dice": 0.75,
+}
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -43,8 +49,16 @@ def subject(tmp_path_factory):
         out[mod] = root / f"{mod}_reoriented.nii.gz"
         reorient(raw[mod], out[mod], "05", mod)
     for mod, frac in (("T1w", 0.5), ("pet", 0.5)):
-        skull_strip(out[mod], root / f"{mod}_brain.nii.gz", root / f"{mod}_mask.nii.gz", root / f"{mod}.json",
-                    subject="05", modality=mod, backend="python", frac=frac)
+        skull_strip(
+            out[mod],
+            root / f"{mod}_brain.nii.gz",
+            root / f"{mod}_mask.nii.gz",
+            root / f"{mod}.json",
+            subject="05",
+            modality=mod,
+            backend="python",
+            frac=frac,
+        )
     spect = nib.load(out["spect"])
     mask, _ = spect_brain_mask(spect, subject="05")
     save_nifti(mask.astype(np.uint8), root / "spect_mask.nii.gz", affine=spect.affine)
@@ -54,7 +68,11 @@ def subject(tmp_path_factory):
 
 def test_reorientation_is_lossless(subject):
     raw, re = nib.load(subject["raw"]["T1w"]), nib.load(subject["re"]["T1w"])
-    assert nib.aff2axcodes(raw.affine) != ("R", "A", "S") and nib.aff2axcodes(re.affine) == ("R", "A", "S")
+    assert nib.aff2axcodes(raw.affine) != ("R", "A", "S") and nib.aff2axcodes(re.affine) == (
+        "R",
+        "A",
+        "S",
+    )
     assert sorted(raw.shape) == sorted(re.shape)
     assert np.isclose(raw.get_fdata().sum(), re.get_fdata().sum())  # no interpolation
     ijk = np.array([10, 20, 30])
@@ -65,9 +83,18 @@ def test_reorientation_is_lossless(subject):
 
 def test_skull_strip_and_spect_mask_dice(subject):
     root, tdir = subject["root"], truth_dir(subject["bids"], "05")
-    t1 = dice(np.asarray(nib.load(root / "T1w_mask.nii.gz").dataobj) > 0, truth_on(subject["re"]["T1w"], tdir / "sub-05_space-T1w_desc-brain_mask.nii.gz"))
-    pet = dice(np.asarray(nib.load(root / "pet_mask.nii.gz").dataobj) > 0, truth_on(subject["re"]["pet"], tdir / "sub-05_space-pet_desc-brain_mask.nii.gz"))
-    spect = dice(np.asarray(nib.load(root / "spect_mask.nii.gz").dataobj) > 0, truth_on(subject["re"]["spect"], tdir / "sub-05_space-spect_desc-brain_mask.nii.gz"))
+    t1 = dice(
+        np.asarray(nib.load(root / "T1w_mask.nii.gz").dataobj) > 0,
+        truth_on(subject["re"]["T1w"], tdir / "sub-05_space-T1w_desc-brain_mask.nii.gz"),
+    )
+    pet = dice(
+        np.asarray(nib.load(root / "pet_mask.nii.gz").dataobj) > 0,
+        truth_on(subject["re"]["pet"], tdir / "sub-05_space-pet_desc-brain_mask.nii.gz"),
+    )
+    spect = dice(
+        np.asarray(nib.load(root / "spect_mask.nii.gz").dataobj) > 0,
+        truth_on(subject["re"]["spect"], tdir / "sub-05_space-spect_desc-brain_mask.nii.gz"),
+    )
     assert t1 >= 0.95, t1
     assert pet >= 0.90, pet
     assert spect >= 0.90, spect
@@ -89,10 +116,18 @@ def test_rigid_registration_landmark_error(subject, mod, tmp_path):
     xfm = tmp_path / f"{mod}.mat"
     reg.set_threads(1)
     record = reg.register(
-        nib.load(root / "T1w_brain.nii.gz"), nib.load(root / f"{mod}_brain.nii.gz"), xfm, kind="Rigid", cfg=CFG,
-        label=f"sub-05 {mod}", fixed_mask=nib.load(root / "T1w_mask.nii.gz"), moving_mask=nib.load(moving_mask),
+        nib.load(root / "T1w_brain.nii.gz"),
+        nib.load(root / f"{mod}_brain.nii.gz"),
+        xfm,
+        kind="Rigid",
+        cfg=CFG,
+        label=f"sub-05 {mod}",
+        fixed_mask=nib.load(root / "T1w_mask.nii.gz"),
+        moving_mask=nib.load(moving_mask),
     )
-    truth = json.loads((truth_dir(subject["bids"], "05") / "sub-05_desc-truth_transforms.json").read_text())
+    truth = json.loads(
+        (truth_dir(subject["bids"], "05") / "sub-05_desc-truth_transforms.json").read_text()
+    )
     w = {k: np.array(v["world_from_anatomy"]) for k, v in truth["images"].items()}
     pts = landmarks(root / "T1w_mask.nii.gz")
     true = (w[mod] @ np.linalg.inv(w["T1w"]) @ np.c_[pts, np.ones(8)].T).T[:, :3]
@@ -112,8 +147,14 @@ def test_failed_registration_is_caught(subject, tmp_path):
     cfg = {**CFG, "iterations": [10, 0, 0]}  # too few iterations to recover
     with pytest.raises(reg.RegistrationError, match="sub-05 pet.*similarity check"):
         reg.register(
-            nib.load(root / "T1w_brain.nii.gz"), bad, tmp_path / "bad.mat", kind="Rigid", cfg=cfg, label="sub-05 pet",
-            fixed_mask=nib.load(root / "T1w_mask.nii.gz"), moving_mask=nib.Nifti1Image(nib.load(root / "pet_mask.nii.gz").get_fdata(), bad_affine),
+            nib.load(root / "T1w_brain.nii.gz"),
+            bad,
+            tmp_path / "bad.mat",
+            kind="Rigid",
+            cfg=cfg,
+            label="sub-05 pet",
+            fixed_mask=nib.load(root / "T1w_mask.nii.gz"),
+            moving_mask=nib.Nifti1Image(nib.load(root / "pet_mask.nii.gz").get_fdata(), bad_affine),
         )
     assert not (tmp_path / "bad.mat").exists()
 
@@ -124,7 +165,16 @@ def test_empty_skull_strip_is_an_error(tmp_path):
     path = tmp_path / "tiny.nii.gz"
     nib.save(nib.Nifti1Image(img, np.diag([1, 1, 1, 1.0])), path)
     with pytest.raises(SkullStripError, match="sub-x T1w .*tiny.nii.gz.*ml"):
-        skull_strip(path, tmp_path / "b.nii.gz", tmp_path / "m.nii.gz", tmp_path / "s.json", subject="x", modality="T1w", backend="python", frac=0.5)
+        skull_strip(
+            path,
+            tmp_path / "b.nii.gz",
+            tmp_path / "m.nii.gz",
+            tmp_path / "s.json",
+            subject="x",
+            modality="T1w",
+            backend="python",
+            frac=0.5,
+        )
     assert not (tmp_path / "b.nii.gz").exists()
 
 

@@ -61,14 +61,18 @@ def test_whole_study_outputs(finished_run):
     summary = (out / "results_summary.md").read_text()
     assert "Native >= template" in summary and "baselines" in summary
     # the model folder records its training subjects; held-out subjects are not among them
-    subjects = json.loads((out / "models/space-native/input-pet/loss-l1_bce/subjects.json").read_text())
+    subjects = json.loads(
+        (out / "models/space-native/input-pet/loss-l1_bce/subjects.json").read_text()
+    )
     assert subjects["train"] == ["01", "02"]
 
 
 @pytest.mark.slow
 def test_synthetic_volume_lies_on_the_subjects_grid(finished_run):
     out = finished_run / "out"
-    synth = nib.load(out / "predictions/space-native/input-pet/loss-l1_bce/sub-03_synthspect.nii.gz")
+    synth = nib.load(
+        out / "predictions/space-native/input-pet/loss-l1_bce/sub-03_synthspect.nii.gz"
+    )
     real = nib.load(out / "preprocessed/sub-03/space-native/sub-03_space-native_spect.nii.gz")
     assert synth.shape == real.shape and np.allclose(synth.affine, real.affine)
     assert synth.get_fdata().max() > 0
