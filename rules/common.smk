@@ -82,7 +82,7 @@ def mri_subjects():
 
 
 def all_targets(wildcards):
-    """rule all: evaluated lazily, after the input checks have run."""
+    """Targets of the default run, evaluated lazily (after the input checks have run)."""
     return [
         *simulate_targets(),
         *preprocess_targets(),
