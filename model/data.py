@@ -19,25 +19,11 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from workflow_scripts.nifti_io import write_json
-from workflow_scripts.slices import SubjectSlices, load_slices
-
-INPUT_CHANNELS = {"mri": ("mri",), "pet": ("pet",), "mri_pet": ("mri", "pet")}
+from workflow_scripts.slices import load_slices, stack_input
 
 
 class LeakageError(ValueError):
     """A subject would cross from a held-out split into training, or be scored after training."""
-
-
-def stack_input(ss: SubjectSlices, model_input: str) -> np.ndarray:
-    """(N, C, S, S) model input of a subject; mri_pet channels are [mri, pet]."""
-    missing = [m for m in INPUT_CHANNELS[model_input] if m not in ss.images]
-    if missing:
-        raise ValueError(
-            f"sub-{ss.subject} ({ss.space}): no {missing} slices for input '{model_input}'"
-        )
-    return np.stack(
-        [np.asarray(ss.images[m], dtype=np.float32) for m in INPUT_CHANNELS[model_input]], axis=1
-    )
 
 
 class SliceDataset(Dataset):

@@ -303,8 +303,7 @@ def _state(fp, epoch, g, d, opt_g, opt_d, history, device) -> dict:
 
 @torch.inference_mode()
 def validation_scores(g: nn.Module, files, model_input: str, device) -> dict:
-    from model.data import stack_input
-    from workflow_scripts.slices import load_slices
+    from workflow_scripts.slices import load_slices, stack_input
 
     g.eval()
     scores_ssim, scores_psnr = [], []

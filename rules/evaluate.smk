@@ -68,7 +68,7 @@ rule noiseless_spect:
         mem_mb=2000,
         runtime=5,
     params:
-        entry="workflow_scripts.baselines:noiseless_job",
+        entry="workflow_scripts.preprocess:noiseless_job",
     script:
         "../workflow_scripts/entry.py"
 

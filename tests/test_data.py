@@ -10,10 +10,9 @@ from model.data import (
     SliceDataset,
     assert_not_trained_on,
     jitter_and_mirror,
-    stack_input,
     write_subject_list,
 )
-from workflow_scripts.slices import load_slices
+from workflow_scripts.slices import load_slices, stack_input
 
 
 def test_pairs_for_each_input_choice(make_slices):

@@ -16,9 +16,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from model.data import stack_input
 from workflow_scripts.predict import metrics_table
-from workflow_scripts.slices import cut, load_slices, scale_to_unit
+from workflow_scripts.slices import cut, load_slices, scale_to_unit, stack_input
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +100,3 @@ def baselines_job(smk) -> None:
         }
     table = baseline_table(train, list(smk.input.eval), inputs, noiseless)
     write_text(table.to_csv(sep="\t", index=False), smk.output[0])
-
-
-def noiseless_job(smk) -> None:
-    """Snakemake entry (rule noiseless_spect): the truth SPECT through the SPECT's transforms."""
-    from workflow_scripts import registration as reg
-    from workflow_scripts.preprocess import study_grid
-
-    reg.set_threads(smk.threads)
-    grid = study_grid(smk.wildcards.space, smk.config["preprocess"]["grid"], smk.input.mri_mask)
-    transforms = ([smk.input.template_xfm] if smk.wildcards.space == "template" else []) + [
-        smk.input.xfm
-    ]
-    reg.resample(smk.input.image, grid, transforms, smk.output[0])

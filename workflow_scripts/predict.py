@@ -24,8 +24,9 @@ def predict_subject(
 ) -> np.ndarray:
     """Write the synthetic SPECT: [-1, 1] slices, and a volume on the subject's grid. Refuses
     subjects the model was trained on."""
-    from model.data import assert_not_trained_on, stack_input
+    from model.data import assert_not_trained_on
     from model.infer import load_generator, synthesise
+    from workflow_scripts.slices import stack_input
 
     ss = load_slices(slice_file)
     assert_not_trained_on(model_dir, ss.subject)

@@ -13,7 +13,6 @@ import numpy as np
 
 from workflow_scripts import registration as reg
 from workflow_scripts.nifti_io import load_volume, save_nifti, write_json
-from workflow_scripts.spect_mask import spect_brain_mask
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,8 @@ def skullstrip_job(smk) -> None:
 
 
 def spectmask_job(smk) -> None:
+    from workflow_scripts.spect_mask import spect_brain_mask
+
     cfg = smk.config["preprocess"]["spect_mask"]
     img = nib.load(smk.input[0])
     mask, info = spect_brain_mask(
@@ -166,3 +167,13 @@ def qc_job(smk) -> None:
         smk.output[0],
         title=f"sub-{smk.wildcards.subject} space-{smk.wildcards.space}",
     )
+
+
+def noiseless_job(smk) -> None:
+    """Snakemake entry (rule noiseless_spect): the truth SPECT through the SPECT's transforms."""
+    reg.set_threads(smk.threads)
+    grid = study_grid(smk.wildcards.space, smk.config["preprocess"]["grid"], smk.input.mri_mask)
+    transforms = ([smk.input.template_xfm] if smk.wildcards.space == "template" else []) + [
+        smk.input.xfm
+    ]
+    reg.resample(smk.input.image, grid, transforms, smk.output[0])

@@ -19,6 +19,7 @@ import nibabel as nib
 import numpy as np
 
 MODALITY_FILES = {"mri": "T1w", "pet": "pet", "spect": "spect"}
+INPUT_CHANNELS = {"mri": ("mri",), "pet": ("pet",), "mri_pet": ("mri", "pet")}
 
 
 @dataclass
@@ -38,6 +39,18 @@ class SubjectSlices:
     @property
     def size(self) -> int:
         return int(self.mask.shape[-1])
+
+
+def stack_input(ss: SubjectSlices, model_input: str) -> np.ndarray:
+    """(N, C, S, S) model input of a subject; mri_pet channels are [mri, pet]."""
+    missing = [m for m in INPUT_CHANNELS[model_input] if m not in ss.images]
+    if missing:
+        raise ValueError(
+            f"sub-{ss.subject} ({ss.space}): no {missing} slices for input '{model_input}'"
+        )
+    return np.stack(
+        [np.asarray(ss.images[m], dtype=np.float32) for m in INPUT_CHANNELS[model_input]], axis=1
+    )
 
 
 def select_slices(brain: np.ndarray, n: int, min_fraction: float) -> np.ndarray:
