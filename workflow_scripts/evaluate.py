@@ -18,10 +18,10 @@ log = logging.getLogger(__name__)
 ORDER = ["space", "input", "loss", "subject", "slice"]
 
 
-def collect(metric_files: list[str | Path]) -> pd.DataFrame:
-    tables = [pd.read_csv(f, sep="\t") for f in metric_files]
+def collect(metric_files: list[str | Path], order: list[str] = ORDER) -> pd.DataFrame:
+    tables = [pd.read_csv(f, sep="\t") for f in metric_files if Path(f).stat().st_size > 1]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    return table.sort_values(ORDER).reset_index(drop=True) if not table.empty else table
+    return table.sort_values(order).reset_index(drop=True) if not table.empty else table
 
 
 def render_table4(t4: pd.DataFrame) -> tuple[str, str]:
@@ -59,7 +59,7 @@ def tables_job(smk) -> None:
     comps = comparisons(cfg["spaces"], cfg["inputs"], cfg["losses"])
     tests = run_tests(metrics, comps, alpha=smk.config["evaluate"]["alpha"])
     write_text(tests.to_csv(index=False, float_format="%.6g"), smk.output.tests)
-    baselines = collect(list(smk.input.baselines)) if smk.input.baselines else pd.DataFrame()
+    baselines = collect(list(smk.input.baselines), ["space", "input", "method", "subject", "slice"])
     write_text(baselines.to_csv(index=False, float_format="%.6g"), smk.output.baselines)
 
 

@@ -179,7 +179,7 @@ def montage(rows: list[dict], out_png: str | Path, title: str) -> None:
             img = row["images"][name]
             ax = axes[r, c]
             if name.startswith("|diff"):
-                ax.imshow(np.rot90(img), cmap="magma", vmin=0, vmax=1)
+                ax.imshow(np.rot90(img), cmap="magma", vmin=0, vmax=0.25)  # differences are small
             else:
                 ax.imshow(np.rot90(img), cmap="gray" if name == "MRI" else "hot", vmin=-1, vmax=1)
             ax.set_xticks([])
