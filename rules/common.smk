@@ -62,8 +62,9 @@ def input_gate():
 
 
 def has(subject, key):
-    """The subject has this input (t1w, pet, spect, ictal) and it passed the input check."""
-    return COHORT.has(subject, key) and usable(input_report(subject), [key])
+    """The subject has this input (t1w, pet, spect, ictal) and it passed the input check, and so
+    did its T1w: both spaces are built around the MRI, so without it nothing else is usable."""
+    return COHORT.has(subject, key) and usable(input_report(subject), list({key, "t1w"}))
 
 
 def subjects_for(model_input, splits, need_spect=True):

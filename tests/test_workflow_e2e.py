@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,34 @@ def test_second_run_has_nothing_to_do_and_report_builds(finished_run):
     rep = snakemake(finished_run, "--report", str(report))
     assert rep.returncode == 0, rep.stderr[-3000:]
     assert report.stat().st_size > 100_000
+
+
+@pytest.mark.slow
+def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
+    """A subject added later (split predict, no SPECT) gets preprocessed, sliced and predicted;
+    nothing is retrained and no other subject's job runs."""
+    from workflow_scripts.simulate import simulate_subject
+
+    bids = finished_run / "bids"
+    simulate_subject("05", "predict", 99, bids, ictal=False, voxel_scale=3.0)
+    (bids / "sub-05" / "spect" / "sub-05_acq-interictal_spect.nii.gz").unlink()
+    with (bids / "participants.tsv").open("a") as f:
+        f.write("sub-05\tpredict\t40\tF\n")
+    target = (
+        finished_run / "out/predictions/space-native/input-pet/loss-l1_bce/sub-05_synthspect.nii.gz"
+    )
+    run = snakemake(
+        finished_run,
+        str(target),
+        "simulate={enabled: false}",
+        "siscom={enabled: false}",
+        "--printshellcmds",
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    log = run.stdout + run.stderr
+    rules = re.findall(r"^(?:local)?rule (\w+):", log, flags=re.M)
+    subjects = set(re.findall(r"subject=(\d+)", log))
+    assert "train" not in rules and "simulate_subject" not in rules
+    assert {"check_inputs", "reorient", "skullstrip", "slices", "predict"} <= set(rules)
+    assert subjects == {"05"}, subjects
+    assert target.exists() and nib.load(target).get_fdata().max() > 0
