@@ -309,6 +309,7 @@ def siscom_inputs(w):
     d = {
         "ictal": space_file(s, "native", "ictal"),
         "brainmask": space_file(s, "native", "brainmask"),
+        "spectmask": space_file(s, "native", "spectmask"),
         "t1w": space_file(s, "native", "T1w"),
         "spect": space_file(s, "native", "spect"),
         "slices": slice_file(s, "native"),
@@ -326,7 +327,8 @@ def siscom_inputs(w):
 def siscom_targets():
     if not siscom_subjects():
         return []
-    return [
+    group = [
         OUT / "siscom" / f
         for f in ("siscom_localisation.csv", "siscom_summary.csv", "siscom_localisation.png")
     ]
+    return group + [OUT / "siscom" / f"sub-{s}" / f"sub-{s}_siscom.png" for s in siscom_subjects()]
