@@ -27,7 +27,9 @@ SCALE = 3.0
 def cohort(tmp_path_factory) -> Path:
     bids = tmp_path_factory.mktemp("bids")
     simulate_subject("01", "train", 11, bids, ictal=True, voxel_scale=SCALE)
-    simulate_subject("02", "validation", 12, bids, ictal=False, voxel_scale=SCALE)
+    simulate_subject(
+        "02", "validation", 12, bids, ictal=False, voxel_scale=SCALE, qc_png=bids / "qc.png"
+    )
     write_dataset(bids, [("sub-01", "train"), ("sub-02", "validation")], seed=0)
     return bids
 
@@ -174,3 +176,26 @@ def test_bids_metadata(cohort):
         (cohort / "sub-01" / "spect" / "sub-01_acq-interictal_spect.json").read_text()
     )
     assert side["TracerName"] == "HMPAO" and side["Units"] == "counts"
+
+
+def test_qc_png_is_written(cohort):
+    png = cohort / "qc.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 20_000  # 3 modalities x 4 rows of pictures, not an empty canvas
+    assert not list(cohort.glob("*.tmp.png"))
+
+
+def test_focus_is_cerebral_for_many_seeds():
+    for seed in range(6):
+        model, _ = draw_subject("06", "validation", seed, voxel_scale=SCALE, ictal=False)
+        for centre in (model.focus_template_mm, model.cavity_template_mm):
+            _, y, z = centre
+            assert z > -40 and not (y < -38 and z < -8), centre  # not cerebellum or brainstem
+        assert np.linalg.norm(model.focus_template_mm - model.cavity_template_mm) > 40
+
+
+def test_bad_arguments_name_the_subject(tmp_path):
+    with pytest.raises(ValueError, match="sub-07.*split 'training'"):
+        simulate_subject("07", "training", 1, tmp_path, voxel_scale=SCALE)
+    with pytest.raises(ValueError, match="sub-07.*voxel_scale"):
+        simulate_subject("07", "train", 1, tmp_path, voxel_scale=0)

@@ -20,6 +20,7 @@ from scipy import ndimage
 TISSUES = ("gm", "wm", "csf", "skull", "scalp")
 # Shell thicknesses (mm) outside the brain: CSF, then skull, then scalp.
 CSF_MM, SKULL_MM, SCALP_MM = 3.0, 6.0, 5.0
+CLOSE_MM = 8.0  # gaps narrower than ~2x this between lobes are fluid inside the skull
 PAD_MM = 18.0  # room for the head around nilearn's brain-only grid
 
 
@@ -67,9 +68,14 @@ def template_head(voxel_mm: float = 1.0) -> TemplateHead:
     gm[over] /= total[over]
     wm[over] /= total[over]
     csf_in = np.clip(1 - gm - wm, 0, 1) * brain  # ventricles and sulci
-    # Distance (mm) outside the brain defines the shells of the head.
-    dist = ndimage.distance_transform_edt(~brain) * voxel_mm
-    csf_out = (dist > 0) & (dist <= CSF_MM)
+    # The skull follows a closed (gap-free) brain outline, not every gyrus and fissure: close the
+    # mask by CLOSE_MM with two distance transforms (dilate, then erode) instead of a big kernel.
+    outside = ndimage.distance_transform_edt(~brain) * voxel_mm
+    closed = ndimage.distance_transform_edt(outside <= CLOSE_MM) * voxel_mm > CLOSE_MM
+    closed |= brain
+    # Distance (mm) outside the closed brain defines the shells of the head.
+    dist = ndimage.distance_transform_edt(~closed) * voxel_mm
+    csf_out = (closed & ~brain) | ((dist > 0) & (dist <= CSF_MM))
     skull = (dist > CSF_MM) & (dist <= CSF_MM + SKULL_MM)
     scalp = (dist > CSF_MM + SKULL_MM) & (dist <= CSF_MM + SKULL_MM + SCALP_MM)
     # No head below the cerebellum cut of the template: the neck is out of the field of view.

@@ -138,6 +138,10 @@ def draw_subject(
         head.brain, iterations=max(1, int(3 / head.voxel_mm))
     )
     cortex &= ndimage.binary_dilation(~head.brain, iterations=int(np.ceil(12 / head.voxel_mm)))
+    # Cerebral cortex only, as in focal epilepsy: not the cerebellum or brainstem (MNI mm).
+    ijk = np.indices(head.shape, sparse=True)
+    y, z = (head.affine[a, a] * ijk[a] + head.affine[a, 3] for a in (1, 2))
+    cortex &= ~((y < -38) & (z < -8)) & (z > -40)
     focus = _pick_point(rng, cortex, head.affine)
     model = SubjectModel(
         subject=subject,

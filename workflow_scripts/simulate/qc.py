@@ -1,4 +1,9 @@
-"""QC picture of a simulated subject: the three modalities side by side."""
+"""QC picture of a simulated subject: the modalities side by side, cut through the true focus.
+
+Each column is one image in its own scanner space, shown in RAS display orientation. Rows are
+axial, coronal and sagittal slices through the focus centre (marked with a cyan ring), plus, for
+post-surgical subjects, an axial slice through the resection cavity (marked in green).
+"""
 
 from __future__ import annotations
 
@@ -12,30 +17,59 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _views(path: Path) -> list[np.ndarray]:
-    """Axial, coronal and sagittal mid-slices in RAS display orientation."""
-    img = nib.as_closest_canonical(nib.load(path))
+def _world_point(truth: dict, image: str, key: str) -> np.ndarray:
+    w = np.array(truth["images"][image]["world_from_anatomy"])
+    return w[:3, :3] @ np.array(truth[key]) + w[:3, 3]
+
+
+def _cuts(img: nib.Nifti1Image, point_mm: np.ndarray) -> tuple[list, list]:
+    """Axial, coronal, sagittal slices through a world point, and the point in each slice."""
+    img = nib.as_closest_canonical(img)
     data = np.asarray(img.dataobj, dtype=np.float32)
-    cx, cy, cz = (s // 2 for s in data.shape)
-    return [np.rot90(data[:, :, cz]), np.rot90(data[:, cy, :]), np.rot90(data[cx, :, :])]
+    ijk = np.linalg.inv(img.affine) @ np.append(point_mm, 1.0)
+    i, j, k = (int(np.clip(round(c), 0, n - 1)) for c, n in zip(ijk[:3], data.shape, strict=True))
+    # rot90 of a (u, v) slice puts v upwards: the marker sits at column u, row (nv - 1 - v).
+    views = [np.rot90(data[:, :, k]), np.rot90(data[:, j, :]), np.rot90(data[i, :, :])]
+    nx, ny, nz = data.shape
+    marks = [(ijk[0], ny - 1 - ijk[1]), (ijk[0], nz - 1 - ijk[2]), (ijk[1], nz - 1 - ijk[2])]
+    return views, marks
 
 
-def simulation_qc(paths: dict[str, Path], subject: str, split: str, out_png: Path) -> None:
+def simulation_qc(
+    paths: dict[str, Path], subject: str, split: str, out_png: Path, truth: dict
+) -> None:
+    """Write the QC PNG atomically (temp name, then rename)."""
     names = [n for n in ("T1w", "pet", "spect", "ictal") if paths[n].exists()]
-    fig, axes = plt.subplots(3, len(names), figsize=(3.2 * len(names), 9), squeeze=False)
+    rows = [("focus_anatomy_mm", "cyan", v) for v in ("axial", "coronal", "sagittal")]
+    if "cavity_anatomy_mm" in truth:
+        rows.append(("cavity_anatomy_mm", "lime", "axial"))
+    view_index = {"axial": 0, "coronal": 1, "sagittal": 2}
+    fig, axes = plt.subplots(
+        len(rows), len(names), figsize=(3.2 * len(names), 3.0 * len(rows)), squeeze=False
+    )
     for col, name in enumerate(names):
-        views = _views(paths[name])
-        vmax = np.percentile(np.concatenate([v.ravel() for v in views]), 99.5)
+        img = nib.load(paths[name])
+        data = np.asarray(img.dataobj, dtype=np.float32)
+        # Window on the brain's upper range so grey/white contrast stays visible.
+        vmax = np.percentile(data[data > 0], 99.8) if np.any(data > 0) else 1.0
         cmap = "gray" if name == "T1w" else "hot"
-        for row, view in enumerate(views):
-            axes[row, col].imshow(view, cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
-            axes[row, col].set_axis_off()
-        zooms = nib.load(paths[name]).header.get_zooms()[:3]
-        codes = "".join(nib.aff2axcodes(nib.load(paths[name]).affine))
-        axes[0, col].set_title(
-            f"{name}\n{codes} {'x'.join(f'{z:.1f}' for z in zooms)} mm", fontsize=9
-        )
-    fig.suptitle(f"sub-{subject} ({split}): mid-slices in scanner space (axial, coronal, sagittal)")
+        for row, (key, colour, view) in enumerate(rows):
+            voxel_mm = float(np.mean(img.header.get_zooms()[:3]))
+            views, marks = _cuts(img, _world_point(truth, name, key))
+            ax = axes[row, col]
+            ax.imshow(views[view_index[view]], cmap=cmap, vmin=0, vmax=vmax)
+            radius = truth[key.replace("anatomy_mm", "radius_mm")] / voxel_mm
+            ax.add_patch(
+                plt.Circle(marks[view_index[view]], radius, fill=False, color=colour, lw=0.8)
+            )
+            ax.set_axis_off()
+            if col == 0:
+                label = f"{view} through {key.split('_')[0]}"
+                ax.text(0.02, 0.98, label, transform=ax.transAxes, color="w", va="top", fontsize=7)
+        codes = "".join(nib.aff2axcodes(img.affine))
+        zooms = "x".join(f"{z:.1f}" for z in img.header.get_zooms()[:3])
+        axes[0, col].set_title(f"{name}  {codes} {zooms} mm  {img.shape}", fontsize=8)
+    fig.suptitle(f"sub-{subject} ({split}): each image in its own scanner space")
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_png.with_name(out_png.stem + ".tmp.png")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workflow_scripts.cohort import SPLITS
 from workflow_scripts.nifti_io import save_nifti, write_json, write_text
 from workflow_scripts.simulate.modalities import (
     SubjectModel,
@@ -71,6 +72,12 @@ def simulate_subject(
     voxel_scale > 1 coarsens the anatomy and the MRI/PET grids (e.g. 3 for fast tests); the
     default writes the stated resolutions (T1w 1 mm).
     """
+    if split not in SPLITS:
+        raise ValueError(f"sub-{subject}: split {split!r} is not one of {SPLITS} ({out_bids})")
+    if not subject.isalnum() or voxel_scale <= 0:
+        raise ValueError(
+            f"sub-{subject}: needs an alphanumeric id and voxel_scale > 0, got {voxel_scale}"
+        )
     t0 = time.perf_counter()
     bids = Path(out_bids)
     model, head = draw_subject(subject, split, seed, voxel_scale, ictal)
@@ -117,7 +124,7 @@ def simulate_subject(
     if qc_png is not None:
         from workflow_scripts.simulate.qc import simulation_qc
 
-        simulation_qc(paths, subject, split, Path(qc_png))
+        simulation_qc(paths, subject, split, Path(qc_png), truth)
     log.info("sub-%s simulated in %.1f s", subject, time.perf_counter() - t0)
     return truth
 
