@@ -1,8 +1,9 @@
 """Throughput of the training-data path: slice files -> SliceDataset -> augmented batches.
 
-    python benchmarks/loader_throughput.py [--subjects 30] [--slices 100]
+    python benchmarks/loader_throughput.py [--subjects 10] [--slices 100]
 
-Builds slice files like the paper's (30 training subjects x 100 slices) at 64 and 256 pixels,
+Builds slice files like the paper's (100 slices per subject; 10 subjects by default, 30 in the
+paper) at 64 and 256 pixels,
 then reports the time to load them (memory-mapped) and the augmented slices/s served at batch 8.
 Compare with the training step rate (benchmarks/train_throughput.py): the loader must not be
 the bottleneck.
@@ -41,7 +42,7 @@ def fake_subject(subject: str, n: int, size: int, rng) -> SubjectSlices:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subjects", type=int, default=30)
+    parser.add_argument("--subjects", type=int, default=10)
     parser.add_argument("--slices", type=int, default=100)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
