@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -137,24 +138,24 @@ def test_rigid_registration_landmark_error(subject, mod, tmp_path):
 
 
 def test_failed_registration_is_caught(subject, tmp_path):
-    """A PET with its affine scrambled (wrong orientation, 80 mm off) must not pass."""
+    """A PET whose header halves its voxel size (a real archive fault) cannot be aligned by a
+    rigid transform; the overlap check must stop it instead of shipping it."""
     root = subject["root"]
     pet = nib.load(root / "pet_brain.nii.gz")
     bad_affine = pet.affine.copy()
-    bad_affine[:3, :3] = bad_affine[:3, :3] @ np.diag([1, -1, -1])  # upside down
-    bad_affine[:3, 3] += [0, 0, 80]
+    bad_affine[:3, :3] *= 0.5
     bad = nib.Nifti1Image(pet.get_fdata(), bad_affine)
-    cfg = {**CFG, "iterations": [10, 0, 0]}  # too few iterations to recover
+    bad_mask = nib.Nifti1Image(nib.load(root / "pet_mask.nii.gz").get_fdata(), bad_affine)
     with pytest.raises(reg.RegistrationError, match="sub-05 pet.*similarity check"):
         reg.register(
             nib.load(root / "T1w_brain.nii.gz"),
             bad,
             tmp_path / "bad.mat",
             kind="Rigid",
-            cfg=cfg,
+            cfg=CFG,
             label="sub-05 pet",
             fixed_mask=nib.load(root / "T1w_mask.nii.gz"),
-            moving_mask=nib.Nifti1Image(nib.load(root / "pet_mask.nii.gz").get_fdata(), bad_affine),
+            moving_mask=bad_mask,
         )
     assert not (tmp_path / "bad.mat").exists()
 
@@ -179,8 +180,13 @@ def test_empty_skull_strip_is_an_error(tmp_path):
 
 
 def test_fsl_backend_command_line_and_auto_choice(tmp_path, monkeypatch):
-    bet = make_bet("fsl", "/data/in.nii.gz", "/data/out.nii.gz", 0.4, robust=True)
-    assert bet.cmdline == "bet /data/in.nii.gz /data/out.nii.gz -f 0.40 -m -R"
+    src = tmp_path / "in.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 4), np.float32), np.eye(4)), src)
+    bet = make_bet("fsl", str(src), str(tmp_path / "out.nii.gz"), 0.4, robust=True)
+    # nipype may write the input relative to the working directory
+    assert re.fullmatch(r"bet \S*in\.nii\.gz \S*out\.nii\.gz -f 0\.40 -m -R", bet.cmdline), (
+        bet.cmdline
+    )
     monkeypatch.setenv("PATH", str(tmp_path))
     assert resolve_backend("auto") == "python"
     with pytest.raises(SkullStripError, match="not on PATH"):

@@ -130,7 +130,14 @@ def skull_strip(
     try:
         bet = make_bet(ran, str(in_file), str(tmp_dir / "brain.nii.gz"), frac, robust)
         log.info("sub-%s %s: skull strip with %s (%s)", subject, modality, ran, _cmdline(bet))
-        result = bet.run()
+        try:
+            result = bet.run()
+        except Exception as err:  # BET on an image without a head fails in many ways
+            raise SkullStripError(
+                f"sub-{subject} {modality} {in_file}: skull strip ({ran}, frac={frac}) failed: "
+                f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}; "
+                "no plausible brain (ml) could be extracted — check the image"
+            ) from err
         mask_img = nib.load(result.outputs.mask_file)
         mask = _largest_component(np.asarray(mask_img.dataobj) > 0)
         mask = ndimage.binary_fill_holes(mask)
