@@ -29,9 +29,26 @@ TINY = [
 ]
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
-    cmd += ["--config", f"bids_dir={workdir / 'bids'}", f"out_dir={workdir / 'out'}", *TINY, *args]
+def snakemake(
+    workdir: Path, *args: str, config: tuple = (), timeout: int = 900
+) -> subprocess.CompletedProcess:
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
+    cmd += [
+        "--config",
+        f"bids_dir={workdir / 'bids'}",
+        f"out_dir={workdir / 'out'}",
+        *TINY,
+        *config,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -107,11 +124,7 @@ def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
         finished_run / "out/predictions/space-native/input-pet/loss-l1_bce/sub-05_synthspect.nii.gz"
     )
     run = snakemake(
-        finished_run,
-        str(target),
-        "simulate={enabled: false}",
-        "siscom={enabled: false}",
-        "--printshellcmds",
+        finished_run, str(target), config=("simulate={enabled: false}", "siscom={enabled: false}")
     )
     assert run.returncode == 0, run.stderr[-4000:]
     log = run.stdout + run.stderr
