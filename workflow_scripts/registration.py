@@ -26,6 +26,9 @@ from workflow_scripts.nifti_io import save_nifti
 log = logging.getLogger(__name__)
 
 WORKING_MM = 2.0  # resolution at which PET/SPECT are registered to the MRI
+# ANTs seeds its random metric sampling from the clock unless given a seed: fix it, so a rerun
+# gives the same transforms (exactly so with one ITK thread, which is what the rules ask for).
+RANDOM_SEED = 1
 
 
 class RegistrationError(RuntimeError):
@@ -119,6 +122,7 @@ def register(
             aff_shrink_factors=tuple(cfg["shrink_factors"]),
             aff_smoothing_sigmas=tuple(cfg["smoothing_sigmas"]),
             outprefix=str(tmp / "reg_"),
+            random_seed=RANDOM_SEED,
         )
         fwd = reg["fwdtransforms"][0]
         fixed_m = ants.resample_image_to_target(
