@@ -21,7 +21,7 @@ import yaml
 
 from workflow_scripts import registration as reg
 from workflow_scripts.nifti_io import save_nifti
-from workflow_scripts.preprocess import reorient, study_grid, template_mask
+from workflow_scripts.preprocess import reorient, study_grid, template_mask, working_resolution
 from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir
 from workflow_scripts.skullstrip import skull_strip
 from workflow_scripts.spect_mask import spect_brain_mask
@@ -122,7 +122,7 @@ def run(threads: int, skip_default: bool) -> None:
         ("demo", cfg["preprocess"]["grid"]),
         ("paper 1 mm", paper["preprocess"]["grid"]),
     ):
-        working = max(reg.WORKING_MM, grid_cfg["voxel_mm"])
+        working = working_resolution(grid_cfg)
         t_native = 0.0
         for mod in ("pet", "spect"):
             t1 = time.perf_counter()

@@ -387,7 +387,9 @@ def train_job(smk) -> None:
         list(smk.input.train),
         Path(smk.output.weights).parent,
         Condition(w.space, w.input, w.loss),
-        dict(smk.config["train"]),
+        # weight-affecting settings come from params (a change retrains); how and where it
+        # runs (device, checkpointing, validation) from config (a change does not)
+        {**smk.config["train"], **smk.params.settings},
         threads=smk.threads,
         val_files=list(smk.input.validation) if "validation" in smk.input.keys() else None,
     )

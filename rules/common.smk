@@ -36,6 +36,19 @@ wildcard_constraints:
 MOD_KEY = {"T1w": "t1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
 
 
+# Snakemake reruns a job when its params change, not when config does: every rule passes the
+# settings its job uses as params. Training gets only those that change the weights, so moving a
+# run to a GPU, or changing checkpointing, validation or the condition lists, does not retrain.
+TRAIN_RUN_KEYS = (
+    *("spaces", "inputs", "losses", "device", "checkpoint_every", "validate_every"),
+    *("threads", "mem_mb", "runtime_min", "gpus"),
+)
+
+
+def train_settings():
+    return {k: v for k, v in config["train"].items() if k not in TRAIN_RUN_KEYS}
+
+
 def bids(subject, modality):
     """Path of one raw input image (modality: t1w, pet, spect, ictal)."""
     return str(COHORT.path(subject, modality))

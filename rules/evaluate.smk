@@ -69,6 +69,7 @@ rule noiseless_spect:
         runtime=5,
     params:
         entry="workflow_scripts.preprocess:noiseless_job",
+        grid=config["preprocess"]["grid"],
     script:
         "../workflow_scripts/entry.py"
 
@@ -135,6 +136,10 @@ rule tables:
         runtime=10,
     params:
         entry="workflow_scripts.evaluate:tables_job",
+        alpha=config["evaluate"]["alpha"],
+        spaces=SPACES,
+        inputs=INPUTS,
+        losses=LOSSES,
     script:
         "../workflow_scripts/entry.py"
 
@@ -172,6 +177,7 @@ rule figures:
         runtime=10,
     params:
         entry="workflow_scripts.evaluate:figures_job",
+        alpha=config["evaluate"]["alpha"],
     script:
         "../workflow_scripts/entry.py"
 
@@ -232,5 +238,6 @@ rule summary:
         runtime=5,
     params:
         entry="workflow_scripts.evaluate:summary_job",
+        alpha=config["evaluate"]["alpha"],
     script:
         "../workflow_scripts/entry.py"

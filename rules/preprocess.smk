@@ -17,6 +17,7 @@ rule check_inputs:
         runtime=10,
     params:
         entry="workflow_scripts.input_check:check_job",
+        pet_4d=config["preprocess"]["pet_4d"],
     script:
         "../workflow_scripts/entry.py"
 
@@ -59,6 +60,7 @@ rule reorient:
         runtime=10,
     params:
         entry="workflow_scripts.preprocess:reorient_job",
+        pet_4d=config["preprocess"]["pet_4d"],
     script:
         "../workflow_scripts/entry.py"
 
@@ -82,6 +84,7 @@ rule skullstrip:
         runtime=20,
     params:
         entry="workflow_scripts.preprocess:skullstrip_job",
+        settings=config["preprocess"]["skullstrip"],
     script:
         "../workflow_scripts/entry.py"
 
@@ -95,6 +98,7 @@ use rule skullstrip as spect_mask with:
         "../envs/stats.yaml"
     params:
         entry="workflow_scripts.preprocess:spectmask_job",
+        settings=config["preprocess"]["spect_mask"],
 
 
 rule register_to_mri:
@@ -118,6 +122,8 @@ rule register_to_mri:
         runtime=20,
     params:
         entry="workflow_scripts.preprocess:register_mri_job",
+        registration=config["preprocess"]["registration"],
+        grid=config["preprocess"]["grid"],
     script:
         "../workflow_scripts/entry.py"
 
@@ -139,6 +145,8 @@ rule register_to_template:
         runtime=20,
     params:
         entry="workflow_scripts.preprocess:register_template_job",
+        registration=config["preprocess"]["registration"],
+        grid=config["preprocess"]["grid"],
     script:
         "../workflow_scripts/entry.py"
 
@@ -163,6 +171,7 @@ rule space_mri:
     params:
         entry="workflow_scripts.preprocess:space_job",
         modality="T1w",
+        grid=config["preprocess"]["grid"],
     script:
         "../workflow_scripts/entry.py"
 

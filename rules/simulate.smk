@@ -41,6 +41,8 @@ rule simulate_subject:
         bids=BIDS,
         split=lambda w: COHORT.split_of(w.subject),
         seed=lambda w: config["simulate"]["seed"] + int(w.subject),
+        ictal=config["simulate"]["ictal"],
+        voxel_scale=config["simulate"]["voxel_scale"],
     script:
         "../workflow_scripts/entry.py"
 
@@ -63,5 +65,6 @@ rule simulate_dataset:
         entry="workflow_scripts.simulate.subject:dataset_job",
         bids=BIDS,
         participants=[(f"sub-{s}", COHORT.split_of(s)) for s in COHORT.subjects()],
+        seed=config["simulate"]["seed"],
     script:
         "../workflow_scripts/entry.py"

@@ -17,5 +17,6 @@ rule slices:
     params:
         entry="workflow_scripts.slices:slices_job",
         split=lambda w: COHORT.split_of(w.subject),
+        settings=config["slices"],
     script:
         "../workflow_scripts/entry.py"

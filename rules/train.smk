@@ -27,5 +27,6 @@ rule train:
         gpu=config["train"]["gpus"],
     params:
         entry="model.train:train_job",
+        settings=train_settings(),
     script:
         "../workflow_scripts/entry.py"

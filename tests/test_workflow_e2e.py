@@ -109,6 +109,37 @@ def test_second_run_has_nothing_to_do_and_report_builds(finished_run):
     assert report.stat().st_size > 100_000
 
 
+def planned_rules(dry: subprocess.CompletedProcess) -> set[str]:
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    return set(re.findall(r"^(?:local)?rule (\w+):", dry.stdout + dry.stderr, flags=re.M))
+
+
+@pytest.mark.slow
+def test_config_changes_rerun_exactly_the_jobs_they_affect(finished_run):
+    """Settings reach jobs as params, so Snakemake sees a change; evaluation-only keys never
+    retrain, training keys retrain, where a job runs (device, threads) changes nothing."""
+    # a --config key given twice is replaced whole, so each change repeats its TINY entry
+    train, grid = TINY[3], TINY[1]
+    alpha = planned_rules(
+        snakemake(finished_run, "-n", config=("evaluate={montage_subjects: 1, alpha: 0.05}",))
+    )
+    assert {"tables", "figures", "summary"} <= alpha
+    assert not alpha & {"train", "predict", "slices", "skullstrip"}, alpha
+    epochs = planned_rules(
+        snakemake(finished_run, "-n", config=(train.replace("epochs: 1", "epochs: 2"),))
+    )
+    assert {"train", "predict", "score", "tables"} <= epochs and "slices" not in epochs
+    regrid = planned_rules(
+        snakemake(finished_run, "-n", config=(grid.replace("voxel_mm: 6.0", "voxel_mm: 5.0"),))
+    )
+    assert {"register_to_mri", "space_mri", "slices", "train"} <= regrid
+    assert "reorient" not in regrid
+    where = snakemake(
+        finished_run, "-n", config=(train.replace("}", ", device: cpu, threads: 2}"),)
+    )
+    assert planned_rules(where) == set(), where.stdout[-2000:]
+
+
 @pytest.mark.slow
 def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
     """A subject added later (split predict, no SPECT) gets preprocessed, sliced and predicted;

@@ -55,9 +55,8 @@ def tables_job(smk) -> None:
     md, html = render_table4(t4)
     write_text(md, smk.output.table4_md)
     write_text(html, smk.output.table4_html)
-    cfg = smk.config["train"]
-    comps = comparisons(cfg["spaces"], cfg["inputs"], cfg["losses"])
-    tests = run_tests(metrics, comps, alpha=smk.config["evaluate"]["alpha"])
+    comps = comparisons(smk.params.spaces, smk.params.inputs, smk.params.losses)
+    tests = run_tests(metrics, comps, alpha=smk.params.alpha)
     write_text(tests.to_csv(index=False, float_format="%.6g"), smk.output.tests)
     baselines = collect(list(smk.input.baselines), ["space", "input", "method", "subject", "slice"])
     write_text(baselines.to_csv(index=False, float_format="%.6g"), smk.output.baselines)
@@ -66,7 +65,7 @@ def tables_job(smk) -> None:
 def figures_job(smk) -> None:
     metrics = pd.read_csv(smk.input.metrics)
     tests = pd.read_csv(smk.input.tests)
-    alpha = smk.config["evaluate"]["alpha"]
+    alpha = smk.params.alpha
     figures.violin_figure(metrics, tests, "space", "loss", "fig5_space", smk.output.fig5, alpha)
     figures.violin_figure(metrics, tests, "loss", "space", "fig6_loss", smk.output.fig6, alpha)
     figures.input_figure(metrics, tests, smk.output.fig7, alpha)
@@ -107,7 +106,7 @@ def summary_job(smk) -> None:
         else pd.DataFrame()
     )
     write_text(
-        results_summary(metrics, tests, baselines, smk.config["evaluate"]["alpha"]), smk.output[0]
+        results_summary(metrics, tests, baselines, smk.params.alpha), smk.output[0]
     )
 
 

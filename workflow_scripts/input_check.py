@@ -66,7 +66,7 @@ def check_job(smk) -> None:
         smk.wildcards.subject,
         {k: v for k, v in smk.input.items()},
         smk.output[0],
-        pet_4d=smk.config["preprocess"]["pet_4d"],
+        pet_4d=smk.params.pet_4d,
     )
 
 

@@ -36,14 +36,14 @@ def reorient_job(smk) -> None:
         smk.output[0],
         smk.wildcards.subject,
         smk.wildcards.mod,
-        smk.config["preprocess"]["pet_4d"],
+        smk.params.pet_4d,
     )
 
 
 def skullstrip_job(smk) -> None:
     from workflow_scripts.skullstrip import skull_strip  # nipype is slow to import
 
-    cfg = smk.config["preprocess"]["skullstrip"]
+    cfg = smk.params.settings
     mod = smk.wildcards.mod
     skull_strip(
         smk.input[0],
@@ -61,7 +61,7 @@ def skullstrip_job(smk) -> None:
 def spectmask_job(smk) -> None:
     from workflow_scripts.spect_mask import spect_brain_mask
 
-    cfg = smk.config["preprocess"]["spect_mask"]
+    cfg = smk.params.settings
     img = nib.load(smk.input[0])
     mask, info = spect_brain_mask(
         img, subject=smk.wildcards.subject, method=cfg["method"], fraction=cfg["fraction"]
@@ -74,9 +74,9 @@ def spectmask_job(smk) -> None:
     )
 
 
-def working_resolution(config: dict) -> float:
+def working_resolution(grid_cfg: dict) -> float:
     """Register at 2 mm, or at the output grid's voxel size when that is coarser."""
-    return max(reg.WORKING_MM, float(config["preprocess"]["grid"]["voxel_mm"]))
+    return max(reg.WORKING_MM, float(grid_cfg["voxel_mm"]))
 
 
 def register_mri_job(smk) -> None:
@@ -88,11 +88,11 @@ def register_mri_job(smk) -> None:
         nib.load(smk.input.moving),
         smk.output.xfm,
         kind="Rigid",
-        cfg=smk.config["preprocess"]["registration"],
+        cfg=smk.params.registration,
         label=f"sub-{s} {mod} -> T1w ({smk.input.moving})",
         fixed_mask=nib.load(smk.input.mri_mask),
         moving_mask=nib.load(smk.input.moving_mask),
-        working_mm=working_resolution(smk.config),
+        working_mm=working_resolution(smk.params.grid),
     )
     write_json({"subject": s, "moving": mod, "fixed": "T1w", **record}, smk.output.json)
 
@@ -107,11 +107,11 @@ def register_template_job(smk) -> None:
         nib.load(smk.input.mri),
         smk.output.xfm,
         kind="Affine",
-        cfg=smk.config["preprocess"]["registration"],
+        cfg=smk.params.registration,
         label=f"sub-{s} T1w -> MNI152 ({smk.input.mri})",
         fixed_mask=template_mask(template),
         moving_mask=nib.load(smk.input.mri_mask),
-        working_mm=working_resolution(smk.config),
+        working_mm=working_resolution(smk.params.grid),
     )
     write_json(
         {"subject": s, "moving": "T1w", "fixed": "MNI152NLin2009cSym", **record}, smk.output.json
@@ -141,7 +141,7 @@ def space_job(smk) -> None:
     """Resample one modality (and its mask) onto a space's grid through its transforms."""
     reg.set_threads(smk.threads)
     space, mod = smk.wildcards.space, smk.params.modality
-    grid = study_grid(space, smk.config["preprocess"]["grid"], smk.input.mri_mask)
+    grid = study_grid(space, smk.params.grid, smk.input.mri_mask)
     to_mri = [smk.input.xfm] if "xfm" in smk.input.keys() else []
     to_mni = [smk.input.template_xfm] if space == "template" else []
     transforms = to_mni + to_mri  # antsApplyTransforms order: last is applied first
@@ -172,7 +172,7 @@ def qc_job(smk) -> None:
 def noiseless_job(smk) -> None:
     """Snakemake entry (rule noiseless_spect): the truth SPECT through the SPECT's transforms."""
     reg.set_threads(smk.threads)
-    grid = study_grid(smk.wildcards.space, smk.config["preprocess"]["grid"], smk.input.mri_mask)
+    grid = study_grid(smk.wildcards.space, smk.params.grid, smk.input.mri_mask)
     transforms = ([smk.input.template_xfm] if smk.wildcards.space == "template" else []) + [
         smk.input.xfm
     ]

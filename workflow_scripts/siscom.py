@@ -338,7 +338,7 @@ def siscom_job(smk) -> None:
     from workflow_scripts.slices import load_slices
 
     s = smk.wildcards.subject
-    cfg = smk.config["siscom"]
+    cfg = smk.params.settings
     sources: dict[str, str] = {REAL: smk.input.spect}
     if "pet" in smk.input.keys():
         sources[PET] = smk.input.pet

@@ -248,7 +248,7 @@ def rebuild_volume(pred: np.ndarray, ss: SubjectSlices, modality: str = "spect")
 
 def slices_job(smk) -> None:
     """Snakemake entry (rule slices)."""
-    cfg = smk.config["slices"]
+    cfg = smk.params.settings
     volumes = {m: smk.input[m] for m in MODALITY_FILES if m in smk.input.keys()}
     ss = extract(
         volumes,

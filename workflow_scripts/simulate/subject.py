@@ -222,18 +222,17 @@ def write_dataset(bids: str | Path, participants: list[tuple[str, str]], seed: i
 
 def simulate_job(smk) -> None:
     """Snakemake entry (rule simulate_subject)."""
-    sim = smk.config["simulate"]
     simulate_subject(
         smk.wildcards.subject,
         smk.params.split,
         smk.params.seed,
         smk.params.bids,
-        ictal=sim["ictal"],
-        voxel_scale=sim["voxel_scale"],
+        ictal=smk.params.ictal,
+        voxel_scale=smk.params.voxel_scale,
         qc_png=smk.output.qc,
     )
 
 
 def dataset_job(smk) -> None:
     """Snakemake entry (rule simulate_dataset)."""
-    write_dataset(smk.params.bids, smk.params.participants, smk.config["simulate"]["seed"])
+    write_dataset(smk.params.bids, smk.params.participants, smk.params.seed)
