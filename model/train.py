@@ -34,7 +34,7 @@ LOSS_COLUMNS = ("G_GAN", "G_L1", "G_SSIM", "D_real", "D_fake")
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint that is not ours, is tampered with, or belongs to another setting."""
+    """A checkpoint that is not ours or is tampered with."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def save_checkpoint(state: dict, path: Path) -> None:
     tmp.replace(path)
 
 
-def load_checkpoint(path: Path, expected_fingerprint: str | None = None) -> dict:
+def load_checkpoint(path: Path) -> dict:
     """Load with weights_only=True (no code from the file runs) and check it is ours."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -121,12 +121,25 @@ def load_checkpoint(path: Path, expected_fingerprint: str | None = None) -> dict
         ) from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a spectsynth training checkpoint ({CHECKPOINT_FORMAT})")
-    if expected_fingerprint is not None and state.get("fingerprint") != expected_fingerprint:
-        raise CheckpointError(
-            f"{path}: belongs to another setting (fingerprint {state.get('fingerprint')} != "
-            f"{expected_fingerprint}: condition, subjects or hyper-parameters changed); delete "
-            "its folder to train afresh"
+    return state
+
+
+def resumable_state(path: Path, fingerprint: str, name: str) -> dict | None:
+    """The checkpoint to resume from, or None. One of other settings (a changed condition,
+    subject list or hyper-parameter, which is why Snakemake reruns the job) is obsolete: training
+    starts afresh and overwrites it at the first checkpoint. A foreign file is refused."""
+    if not path.exists():
+        return None
+    state = load_checkpoint(path)
+    if state.get("fingerprint") != fingerprint:
+        log.warning(
+            "%s: %s is from other settings (fingerprint %s, now %s): training afresh",
+            name,
+            path,
+            state.get("fingerprint"),
+            fingerprint,
         )
+        return None
     return state
 
 
@@ -164,8 +177,8 @@ def train_condition(
     resume_path = model_dir / "resume" / "last.pt"
     history: list[dict] = []
     start = 0
-    if resume_path.exists():
-        state = load_checkpoint(resume_path, fp)
+    state = resumable_state(resume_path, fp, cond.name)
+    if state is not None:
         g.load_state_dict(state["G"])
         d.load_state_dict(state["D"])
         opt_g.load_state_dict(state["opt_G"])

@@ -105,9 +105,7 @@ def summary_job(smk) -> None:
         if Path(smk.input.baselines).stat().st_size > 1
         else pd.DataFrame()
     )
-    write_text(
-        results_summary(metrics, tests, baselines, smk.params.alpha), smk.output[0]
-    )
+    write_text(results_summary(metrics, tests, baselines, smk.params.alpha), smk.output[0])
 
 
 def _mean(df: pd.DataFrame, metric: str, **where) -> float:
