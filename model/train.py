@@ -13,7 +13,9 @@ import hashlib
 import json
 import logging
 import math
+import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,8 +347,15 @@ def _write_outputs(model_dir, cond, cfg, g, history, subjects, size, fp, resume_
     tmp = model_dir / ".generator.safetensors.tmp"
     save_file(weights, str(tmp), metadata={"condition": cond.name, "fingerprint": fp})
     tmp.replace(model_dir / "generator.safetensors")
-    # the final full state, as a declared output (the resume copy stays for extending training)
-    (model_dir / "checkpoint.pt").write_bytes(resume_path.read_bytes())
+    # the final full state as a declared output; the resume copy stays for extending training.
+    # A hard link, not a second copy (a paper-size state is ~0.7 GB): save_checkpoint replaces
+    # last.pt by rename, so a later save never changes this file.
+    final = model_dir / "checkpoint.pt"
+    final.unlink(missing_ok=True)
+    try:
+        os.link(resume_path, final)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(resume_path, final)
     table = pd.DataFrame(history)
     write_text(table.to_csv(sep="\t", index=False, float_format="%.6g"), model_dir / "losses.tsv")
     plot_losses(table, model_dir / "losses.png", cond.name)

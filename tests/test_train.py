@@ -16,7 +16,14 @@ import yaml
 from safetensors.torch import load_file
 
 from model.infer import load_generator, synthesise
-from model.train import CheckpointError, Condition, load_checkpoint, lr_factor, train_condition
+from model.train import (
+    CheckpointError,
+    Condition,
+    load_checkpoint,
+    lr_factor,
+    save_checkpoint,
+    train_condition,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,6 +55,10 @@ def test_trains_and_writes_every_output(make_slices, tmp_path):
     assert len(table) == 1 + 3 and "val_SSIM" in table[0]
     assert last["G_SSIM"] > 0 and last["lr"] == pytest.approx(cfg["lr"] / 2)
     assert json.loads((out / "subjects.json").read_text())["train"] == ["01", "02"]
+    # checkpoint.pt is the final state and stays so when training is later extended
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 2
+    save_checkpoint({"format": "spectsynth-pix2pix-v1", "epoch": 9}, out / "resume" / "last.pt")
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 2
     g = load_generator(out)
     x = torch.rand(3, 2, 32, 32).numpy() * 2 - 1
     y = synthesise(g, x, batch_size=2)
