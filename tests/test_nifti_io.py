@@ -162,3 +162,44 @@ def test_outputs_are_scrubbed_and_atomic(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["clean.nii.gz"]  # no temp left behind
     write_json({"a": np.float32(1.5), "b": np.arange(2)}, tmp_path / "x.json")
     assert (tmp_path / "x.json").read_text().count("1.5") == 1
+
+
+KILLED_WRITER = """
+import sys
+import numpy as np
+from workflow_scripts.nifti_io import save_nifti
+rng = np.random.default_rng(0)
+print("writing", flush=True)
+save_nifti(rng.standard_normal((192, 192, 160)).astype(np.float32), sys.argv[1], np.eye(4))
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_no_output(tmp_path):
+    """SIGKILL while gzip is still writing: the output name never exists half-written, so
+    neither Snakemake nor a later job can take a truncated file for a finished one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    target = tmp_path / "sub-01_T1w_brain.nii.gz"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.stdout.readline().strip() == b"writing"
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(tmp_path.iterdir()):  # the temp file appears
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert proc.poll() is None, "the write finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not target.exists()
+    # only the hidden temp name is left, which no BIDS glob or Snakemake output matches
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
+    assert [p.name.startswith(f".{target.name}.") for p in tmp_path.iterdir()] == [True]
