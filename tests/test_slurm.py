@@ -52,6 +52,9 @@ def test_tiny_study_runs_through_slurm(tmp_path):
         str(ROOT / "profiles" / "slurm"),
         "--jobs",
         "4",
+        # poll job states every few seconds, not the cluster-friendly 40 s and more
+        "--slurm-init-seconds-before-status-checks",
+        "2",
         "--default-resources",
         "slurm_partition=main",
         "mem_mb=1500",

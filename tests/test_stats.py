@@ -106,3 +106,21 @@ def test_summary_states_findings_from_the_tables():
         0.01,
     )
     assert "not reproduced" in text2.split("Native >= template")[1].split("\n")[0]
+
+
+def test_a_study_of_one_condition_has_an_empty_but_readable_tests_table(tmp_path):
+    """One condition leaves nothing to compare: the tests table is empty but keeps its header,
+    and the figures and the summary are still built from it (as in a one-condition run)."""
+    from workflow_scripts import figures
+
+    metrics = fake_metrics()
+    one = metrics[(metrics["space"] == "native") & (metrics["input"] == "pet")]
+    tests = run_tests(one, comparisons(["native"], ["pet"], ["l1_bce"]))
+    assert tests.empty and "p_holm" in tests.columns
+    tests.to_csv(tmp_path / "tests.csv", index=False)
+    back = pd.read_csv(tmp_path / "tests.csv")
+    assert back.empty and list(back.columns) == list(tests.columns)
+    figures.violin_figure(one, back, "space", "loss", "fig5_space", tmp_path / "fig5.png")
+    figures.input_figure(one, back, tmp_path / "fig7.png")
+    assert (tmp_path / "fig5.png").stat().st_size > 5000
+    assert "Scored 20 slices" in results_summary(one, back, pd.DataFrame(), 0.01)

@@ -19,6 +19,14 @@ from statsmodels.stats.multitest import multipletests
 from workflow_scripts.metrics import METRICS
 
 KEYS = ["subject", "slice"]
+CONDITION_KEYS = ("space", "input", "loss")
+# Every tests table has these columns, also with no comparison to make (a study of one
+# condition), so the CSV always has a header and reads back.
+TEST_COLUMNS = [
+    *("figure", "comparison", "metric", "level"),
+    *(f"{side}_{k}" for side in "ab" for k in CONDITION_KEYS),
+    *("n", "mean_diff", "t", "p", "dz", "p_holm", "significant", "significant_holm"),
+]
 
 
 def table4(metrics: pd.DataFrame, columns=METRICS) -> pd.DataFrame:
@@ -112,7 +120,7 @@ def run_tests(
         if a.empty or b.empty:
             continue
         label = " vs ".join(
-            "/".join(str(c[k]) for k in ("space", "input", "loss")) for c in (comp["a"], comp["b"])
+            "/".join(str(c[k]) for k in CONDITION_KEYS) for c in (comp["a"], comp["b"])
         )
         for m in columns:
             joined = a[KEYS + [m]].merge(b[KEYS + [m]], on=KEYS, suffixes=("_a", "_b"))
@@ -132,9 +140,7 @@ def run_tests(
                         **res,
                     }
                 )
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
+    table = pd.DataFrame(rows, columns=TEST_COLUMNS[:-3])
     table["p_holm"] = np.nan
     for level in ("slice", "subject"):
         sel = (table["level"] == level) & table["p"].notna()
@@ -142,7 +148,7 @@ def run_tests(
             table.loc[sel, "p_holm"] = multipletests(table.loc[sel, "p"], method="holm")[1]
     table["significant"] = table["p"] < alpha
     table["significant_holm"] = table["p_holm"] < alpha
-    return table
+    return table[TEST_COLUMNS]
 
 
 def stars(p: float, alpha: float = 0.01) -> str:
