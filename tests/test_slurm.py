@@ -55,6 +55,7 @@ def test_tiny_study_runs_through_slurm(tmp_path):
         # poll job states every few seconds, not the cluster-friendly 40 s and more
         "--slurm-init-seconds-before-status-checks",
         "2",
+        "--slurm-keep-successful-logs",  # the plugin deletes them by default; we read them
         "--default-resources",
         "slurm_partition=main",
         "mem_mb=1500",
@@ -77,5 +78,6 @@ def test_tiny_study_runs_through_slurm(tmp_path):
         re.findall(r"external jobid '?(\d+)", log)
     )
     assert len(job_ids) >= 20, log[-3000:]
+    # one SLURM log per job, named by its SLURM job id
     slurm_logs = list((work / ".snakemake" / "slurm_logs").rglob("*.log"))
-    assert len(slurm_logs) >= 20
+    assert job_ids <= {p.stem for p in slurm_logs}
