@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from model.data import jitter_and_mirror
 from model.networks import PatchDiscriminator, UNetGenerator, init_weights
-from model.train import Pix2PixStep, amp_dtype, save_checkpoint
+from model.train import Pix2PixStep, amp_dtype, save_checkpoint, use_compile
 
 CFG = {"lambda_l1": 100.0, "lambda_ssim": 10.0}
 PAPER_STEPS_PER_EPOCH = 3000 // 8
@@ -53,6 +53,8 @@ def make_step(size: int, device: torch.device, in_ch: int = 1) -> Pix2PixStep:
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    if use_compile({"compile": "auto"}, device):  # as training does by default
+        g, d = torch.compile(g), torch.compile(d)
     return Pix2PixStep(g, d, opt_g, opt_d, CFG, use_ssim=False, dtype=amp_dtype(device))
 
 

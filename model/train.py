@@ -69,6 +69,12 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def use_compile(cfg: dict, device: torch.device) -> bool:
+    """torch.compile the networks: `auto` on CUDA only (on CPU it did not pay off here)."""
+    setting = cfg.get("compile", "auto")
+    return setting == "always" or (setting == "auto" and device.type == "cuda")
+
+
 def build_networks(cond: Condition, size: int, cfg: dict) -> tuple[nn.Module, nn.Module]:
     g = init_weights(UNetGenerator(cond.in_channels, 1, size, cfg["ngf"]))
     d = init_weights(PatchDiscriminator(cond.in_channels + 1, cfg["ndf"]))
@@ -174,7 +180,12 @@ def train_condition(
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
-    step = Pix2PixStep(g, d, opt_g, opt_d, cfg, use_ssim=cond.loss == "l1_bce_ssim", dtype=dtype)
+    # the step runs compiled modules where asked; they share parameters with g and d, which are
+    # what gets checkpointed and saved (no "_orig_mod." prefixes in the files)
+    g_run, d_run = (torch.compile(g), torch.compile(d)) if use_compile(cfg, device) else (g, d)
+    step = Pix2PixStep(
+        g_run, d_run, opt_g, opt_d, cfg, use_ssim=cond.loss == "l1_bce_ssim", dtype=dtype
+    )
     fp = fingerprint(cond, cfg, data.subjects, size)
     resume_path = model_dir / "resume" / "last.pt"
     history: list[dict] = []

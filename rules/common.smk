@@ -40,7 +40,7 @@ MOD_KEY = {"T1w": "t1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
 # settings its job uses as params. Training gets only those that change the weights, so moving a
 # run to a GPU, or changing checkpointing, validation or the condition lists, does not retrain.
 TRAIN_RUN_KEYS = (
-    *("spaces", "inputs", "losses", "device", "checkpoint_every", "validate_every"),
+    *("spaces", "inputs", "losses", "device", "compile", "checkpoint_every", "validate_every"),
     *("threads", "mem_mb", "runtime_min", "gpus"),
 )
 

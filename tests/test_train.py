@@ -23,6 +23,7 @@ from model.train import (
     lr_factor,
     save_checkpoint,
     train_condition,
+    use_compile,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,3 +134,23 @@ def test_other_settings_train_afresh_and_tampered_checkpoints_are_refused(make_s
     torch.save({"format": "spectsynth-pix2pix-v1", "x": Payload()}, evil)
     with pytest.raises(CheckpointError, match="refused"):
         load_checkpoint(evil)
+
+
+def test_compiled_training_saves_plain_weights(make_slices, tmp_path):
+    """train.compile (on CUDA by default; forced here on CPU): the step runs compiled modules,
+    the files hold the plain networks' weights, which the inference loader reads."""
+    assert not use_compile({"compile": "auto"}, torch.device("cpu"))
+    assert use_compile({"compile": "auto"}, torch.device("cuda"))
+    assert not use_compile({"compile": "never"}, torch.device("cuda"))
+    files = list(make_slices({"01": "train"}).values())
+    out = tmp_path / "m"
+    torch._dynamo.reset()
+    last = train_condition(
+        files, out, Condition("native", "pet", "l1_bce"), tiny_cfg(epochs=1, compile="always")
+    )
+    assert last["G_L1"] > 0
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # G and D compiled
+    weights = load_file(str(out / "generator.safetensors"))
+    assert not any("_orig_mod" in k for k in weights)
+    g = load_generator(out)
+    assert synthesise(g, torch.zeros(2, 1, 32, 32).numpy()).shape == (2, 32, 32)
