@@ -24,7 +24,13 @@ validate(config, f"{workflow.basedir}/{CONFIG_SCHEMA}")
 
 
 include: "rules/common.smk"
-include: "rules/simulate.smk"
+
+
+if config["simulate"]["enabled"]:
+
+    include: "rules/simulate.smk"
+
+
 include: "rules/preprocess.smk"
 include: "rules/slices.smk"
 include: "rules/train.smk"

@@ -415,11 +415,10 @@ def plot_losses(table, out_png: Path, title: str) -> None:
 
 def train_job(smk) -> None:
     """Snakemake entry (rule train)."""
-    w = smk.wildcards
     train_condition(
         list(smk.input.train),
         Path(smk.output.weights).parent,
-        Condition(w.space, w.input, w.loss),
+        Condition(*(smk.params.condition[k] for k in ("space", "input", "loss"))),
         # weight-affecting settings come from params (a change retrains); how and where it
         # runs (device, checkpointing, validation) from config (a change does not)
         {**smk.config["train"], **smk.params.settings},

@@ -1,39 +1,42 @@
-# Shared by every stage: the cohort, path helpers and wildcard constraints.
+# Shared by every stage: the cohort, the layout (every path comes from workflow_scripts/layout.py)
+# and the input functions of the rules.
 
 import json
 from pathlib import Path
 
-from workflow_scripts.cohort import INPUT_MODALITIES as INPUT_KEYS
-from workflow_scripts.cohort import MODALITIES, build_cohort
+from workflow_scripts import layout as names
+from workflow_scripts.cohort import build_cohort
 from workflow_scripts.input_check import usable
+from workflow_scripts.layout import INPUT_ROLES, ROLE, SPACE_LABEL, SPACE_NAME, Layout
 
 COHORT = build_cohort(config)
-OUT = Path(config["out_dir"])
-BIDS = Path(config["bids_dir"])
-LOGS = OUT / "logs"
-PRE = OUT / "preprocessed"
-SLICES = OUT / "slices"
-MODELS = OUT / "models"
-CONDITION = "space-{space}/input-{input}/loss-{loss}"
-PRED = OUT / "predictions"
-METRICS_DIR = OUT / "metrics"
-TABLES = OUT / "tables"
-FIGS = OUT / "figures"
+L = Layout(Path(config["out_dir"]), Path(config["bids_dir"]))
 EVAL_SPLITS = config["evaluate"]["splits"]
-SPACES = config["train"]["spaces"]
+SPACES = [SPACE_LABEL[s] for s in config["train"]["spaces"]]  # BIDS space labels
+NATIVE = SPACE_LABEL["native"]
+TEMPLATE = SPACE_LABEL["template"]
 INPUTS = config["train"]["inputs"]
 LOSSES = config["train"]["losses"]
+CONDITIONS = [names.condition_desc(i, lo) for i in INPUTS for lo in LOSSES]
 
 
 wildcard_constraints:
-    subject="[A-Za-z0-9]+",
-    space="native|template",
-    input="mri|pet|mri_pet",
-    loss="l1_bce|l1_bce_ssim",
+    subject=names.WILDCARDS["subject"],
+    prefix=names.WILDCARDS["prefix"],
+    suffix=names.WILDCARDS["suffix"],
+    space=names.WILDCARDS["space"],
+    condition=names.WILDCARDS["condition"],
 
 
-# preprocessing modality names -> cohort input keys
-MOD_KEY = {"T1w": "t1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
+# The modality names the preprocessing jobs use for each role.
+MOD_OF_ROLE = {"t1w": "T1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
+
+
+def prefix_of_role(role):
+    """A prefix wildcard constraint that admits only images of one role."""
+    r = ROLE[role]
+    label = "[A-Za-z0-9]+"
+    return rf"sub-{label}/(ses-{label}/)?{r.datatype}/sub-{label}(_ses-{label})?{r.entities}"
 
 
 # Snakemake reruns a job when its params change, not when config does: every rule passes the
@@ -49,9 +52,46 @@ def train_settings():
     return {k: v for k, v in config["train"].items() if k not in TRAIN_RUN_KEYS}
 
 
-def bids(subject, modality):
-    """Path of one raw input image (modality: t1w, pet, spect, ictal)."""
-    return str(COHORT.path(subject, modality))
+# --- images of a subject: raw inputs and their derivatives ---
+
+
+def prefix(subject, role):
+    return COHORT.prefix(subject, role)
+
+
+def image_of(w):
+    """(subject, role) of an image-level job, checked against the cohort."""
+    subject, session, role = names.parse_prefix(w.prefix)
+    if not COHORT.has(subject, role) or COHORT.session(subject, role) != session:
+        raise ValueError(f"{w.prefix}: not an input image of this cohort")
+    return subject, role
+
+
+def raw_input(w):
+    subject, role = image_of(w)
+    return COHORT.path(subject, role)
+
+
+def brain(subject, role):
+    return L.brain(prefix(subject, role), ROLE[role].suffix)
+
+
+def brain_mask(subject, role):
+    return L.brain_mask(prefix(subject, role))
+
+
+def space_image(subject, role, space):
+    """A subject's image of one role resampled into a space (BIDS label)."""
+    desc = "preproc" if role == "ictal" else "brain"
+    return L.in_space(prefix(subject, role), ROLE[role].suffix, space, desc)
+
+
+def space_mask(subject, role, space):
+    return L.mask_in_space(prefix(subject, role), space)
+
+
+def to_template_xfm(subject):
+    return L.to_template_xfm(prefix(subject, "t1w"))
 
 
 # --- input gate: a checkpoint per subject records which images are usable ---------------------
@@ -74,15 +114,15 @@ def input_gate():
     return _GATE["reports"]
 
 
-def has(subject, key):
+def has(subject, role):
     """The subject has this input (t1w, pet, spect, ictal) and it passed the input check, and so
     did its T1w: both spaces are built around the MRI, so without it nothing else is usable."""
-    return COHORT.has(subject, key) and usable(input_report(subject), list({key, "t1w"}))
+    return COHORT.has(subject, role) and usable(input_report(subject), list({role, "t1w"}))
 
 
 def subjects_for(model_input, splits, need_spect=True):
     """Subjects of these splits whose images for a model input (and SPECT) passed the check."""
-    keys = list(INPUT_KEYS[model_input]) + (["spect"] if need_spect else [])
+    keys = list(INPUT_ROLES[model_input]) + (["spect"] if need_spect else [])
     return [
         s
         for s in COHORT.subjects_for_input(model_input, splits, need_spect)
@@ -98,6 +138,7 @@ def mri_subjects():
 def all_targets(wildcards):
     """Targets of the default run, evaluated lazily (after the input checks have run)."""
     return [
+        L.description(),
         *simulate_targets(),
         *preprocess_targets(),
         *slices_targets(),
@@ -108,7 +149,7 @@ def all_targets(wildcards):
 
 
 def subject_inputs(w):
-    return {k: bids(w.subject, k) for k in MODALITIES if COHORT.has(w.subject, k)}
+    return {r: COHORT.path(w.subject, r) for r in names.ROLES if COHORT.has(w.subject, r)}
 
 
 # --- final targets of each stage (rule all) ---
@@ -117,114 +158,107 @@ def subject_inputs(w):
 def simulate_targets():
     if not config["simulate"]["enabled"]:
         return []
-    qc = expand(OUT / "qc" / "simulate" / "sub-{subject}_simulate.png", subject=COHORT.subjects())
-    return [BIDS / "participants.tsv", *qc]
+    return [L.bids / "participants.tsv", *[L.qc_simulate(s) for s in COHORT.subjects()]]
 
 
 def preprocess_targets():
-    """Every subject's volumes in every space, for the modalities it has, and QC images."""
+    """Every subject's volumes in every space, for the roles it has, and QC images."""
     files = []
     for s in mri_subjects():
         for space in SPACES:
-            mods = ["T1w", "brainmask"]
-            mods += ["pet"] if has(s, "pet") else []
-            mods += ["spect", "spectmask"] if has(s, "spect") else []
-            mods += ["ictal"] if space == "native" and has(s, "ictal") else []
-            files += [space_file(s, space, m) for m in mods]
-            files.append(OUT / "qc" / "preprocess" / f"sub-{s}_space-{space}_qc.png")
+            roles = ["t1w", *[r for r in ("pet", "spect") if has(s, r)]]
+            roles += ["ictal"] if space == NATIVE and has(s, "ictal") else []
+            files += [space_image(s, r, space) for r in roles]
+            files += [space_mask(s, r, space) for r in ("t1w", "spect") if r in roles]
+            files.append(L.qc_preprocess(s, space))
     return files
 
 
 # --- preprocessing input functions ---
 
 
-def space_file(subject, space, mod):
-    return PRE / f"sub-{subject}" / f"space-{space}" / f"sub-{subject}_space-{space}_{mod}.nii.gz"
-
-
-def space_inputs(mod):
-    """Inputs of resampling `mod` into a space: image, its mask, and the transforms it needs."""
+def space_inputs(role):
+    """Inputs of resampling a role's image into a space: image, its mask, and the transforms."""
 
     def inputs(w):
-        anat = PRE / f"sub-{w.subject}" / "anat"
-        xfm = PRE / f"sub-{w.subject}" / "xfm"
+        subject, _ = image_of(w)
         d = {
-            "image": anat
-            / f"sub-{w.subject}_{mod}_{'reoriented' if mod == 'ictal' else 'brain'}.nii.gz",
-            "mri_mask": anat / f"sub-{w.subject}_T1w_brainmask.nii.gz",
+            "image": (
+                L.reoriented(w.prefix, ROLE[role].suffix)
+                if role == "ictal"
+                else brain(subject, role)
+            ),
+            "mri_mask": brain_mask(subject, "t1w"),
         }
-        if mod in ("T1w", "spect"):
-            d["mask"] = anat / f"sub-{w.subject}_{mod}_brainmask.nii.gz"
-        if mod != "T1w":
-            d["xfm"] = xfm / f"sub-{w.subject}_from-{mod}_to-T1w_rigid.mat"
-        if w.space == "template":
-            d["template_xfm"] = xfm / f"sub-{w.subject}_from-T1w_to-MNI152_affine.mat"
+        if role in ("t1w", "spect"):
+            d["mask"] = brain_mask(subject, role)
+        if role != "t1w":
+            d["xfm"] = L.to_mri_xfm(w.prefix)
+        if w.space == TEMPLATE:
+            d["template_xfm"] = to_template_xfm(subject)
         return d
 
     return inputs
 
 
 def qc_inputs(w):
-    d = {"mri": space_file(w.subject, w.space, "T1w")}
-    for mod in ("pet", "spect"):
-        if has(w.subject, mod):
-            d[mod] = space_file(w.subject, w.space, mod)
+    d = {"mri": space_image(w.subject, "t1w", w.space)}
+    for role in ("pet", "spect"):
+        if has(w.subject, role):
+            d[role] = space_image(w.subject, role, w.space)
     return d
 
 
 # --- slices and training ---
 
-SLICE_SOURCES = {"mri": "T1w", "pet": "pet", "spect": "spect"}
-
-
-def slice_file(subject, space):
-    return SLICES / f"space-{space}" / f"sub-{subject}_slices.npz"
+SLICE_SOURCES = {"mri": "t1w", "pet": "pet", "spect": "spect"}  # slice channel -> role
 
 
 def slice_inputs(w):
-    d = {"brainmask": space_file(w.subject, w.space, "brainmask")}
-    for name, mod in SLICE_SOURCES.items():
-        if has(w.subject, MOD_KEY[mod]):
-            d[name] = space_file(w.subject, w.space, mod)
+    d = {"brainmask": space_mask(w.subject, "t1w", w.space)}
+    for name, role in SLICE_SOURCES.items():
+        if has(w.subject, role):
+            d[name] = space_image(w.subject, role, w.space)
     return d
 
 
 def slices_targets():
-    return [slice_file(s, space) for s in mri_subjects() for space in SPACES]
+    return [L.slices(s, space) for s in mri_subjects() for space in SPACES]
+
+
+def condition_of(w):
+    """The condition of a job as tables name it: space (config name), input, loss."""
+    model_input, loss = names.parse_condition(w.condition)
+    return {"space": SPACE_NAME[w.space], "input": model_input, "loss": loss}
 
 
 def train_inputs(w):
-    d = {"train": [slice_file(s, w.space) for s in subjects_for(w.input, "train")]}
+    model_input = condition_of(w)["input"]
+    d = {"train": [L.slices(s, w.space) for s in subjects_for(model_input, "train")]}
     if config["train"]["validate_every"]:
-        val = subjects_for(w.input, "validation")
-        d["validation"] = [slice_file(s, w.space) for s in val]
+        val = subjects_for(model_input, "validation")
+        d["validation"] = [L.slices(s, w.space) for s in val]
     return d
 
 
-def model_dir(space, model_input, loss):
-    return MODELS / f"space-{space}" / f"input-{model_input}" / f"loss-{loss}"
-
-
 def train_targets():
-    return [
-        model_dir(space, i, loss) / "generator.safetensors"
-        for space in SPACES
-        for i in INPUTS
-        for loss in LOSSES
-    ]
+    return [L.model_dir(space, c) / "generator.safetensors" for space in SPACES for c in CONDITIONS]
 
 
 # --- evaluation ---
 
 
 def conditions():
-    return [(s, i, lo) for s in SPACES for i in INPUTS for lo in LOSSES]
+    """(space label, condition desc, model input) of every trained condition."""
+    return [
+        (space, names.condition_desc(i, lo), i) for space in SPACES for i in INPUTS for lo in LOSSES
+    ]
 
 
 def all_metric_files():
     return [
-        METRICS_DIR / f"space-{s}" / f"input-{i}" / f"loss-{lo}" / f"sub-{subj}_metrics.tsv"
-        for s, i, lo in conditions()
+        L.metrics(subj, space, c)
+        for space, c, i in conditions()
         for subj in subjects_for(i, EVAL_SPLITS)
     ]
 
@@ -232,14 +266,16 @@ def all_metric_files():
 def prediction_targets():
     """Synthetic SPECT volumes of every scored and predict-split subject, per condition."""
     out = []
-    for s, i, lo in conditions():
-        subjects = subjects_for(i, EVAL_SPLITS)
-        subjects += subjects_for(i, "predict", need_spect=False)
-        out += [
-            PRED / f"space-{s}" / f"input-{i}" / f"loss-{lo}" / f"sub-{x}_synthspect.nii.gz"
-            for x in subjects
-        ]
+    for space, c, i in conditions():
+        subjects = subjects_for(i, EVAL_SPLITS) + subjects_for(i, "predict", need_spect=False)
+        out += [L.synthetic(x, space, c) for x in subjects]
     return out
+
+
+def prediction_sources(w):
+    """The space images a synthetic SPECT is made from (named in its sidecar)."""
+    roles = INPUT_ROLES[condition_of(w)["input"]]
+    return [str(space_image(w.subject, r, w.space)) for r in roles]
 
 
 def noiseless_subjects():
@@ -249,17 +285,14 @@ def noiseless_subjects():
 
 
 def baseline_inputs(w):
-    d = {f"train_{i}": [slice_file(s, w.space) for s in subjects_for(i, "train")] for i in INPUTS}
-    d["eval"] = [slice_file(s, w.space) for s in COHORT.subjects(EVAL_SPLITS) if has(s, "spect")]
+    d = {f"train_{i}": [L.slices(s, w.space) for s in subjects_for(i, "train")] for i in INPUTS}
+    d["eval"] = [L.slices(s, w.space) for s in COHORT.subjects(EVAL_SPLITS) if has(s, "spect")]
     if noiseless_subjects():
         d["noiseless"] = [
-            PRE
-            / f"sub-{s}"
-            / f"space-{w.space}"
-            / f"sub-{s}_space-{w.space}_desc-noiseless_spect.nii.gz"
+            L.in_space(prefix(s, "spect"), "spect", w.space, "noiseless")
             for s in noiseless_subjects()
         ]
-        d["spectmask"] = [space_file(s, w.space, "spectmask") for s in noiseless_subjects()]
+        d["spectmask"] = [space_mask(s, "spect", w.space) for s in noiseless_subjects()]
     return d
 
 
@@ -272,9 +305,9 @@ def montage_subjects():
 
 
 def montage_inputs(w):
-    d = {"slices": [slice_file(s, w.space) for s in montage_subjects()]}
+    d = {"slices": [L.slices(s, w.space) for s in montage_subjects()]}
     d["synth"] = [
-        PRED / f"space-{w.space}" / f"input-{i}" / f"loss-{w.loss}" / f"sub-{s}_synthslices.npz"
+        L.synth_slices(s, w.space, names.condition_desc(i, w.loss))
         for s in montage_subjects()
         for i in INPUTS
         if s in subjects_for(i, EVAL_SPLITS)
@@ -283,12 +316,13 @@ def montage_inputs(w):
 
 
 def evaluate_targets():
-    figs = [FIGS / f"fig{n}.png" for n in ("5_space", "6_loss", "7_input")]
-    montages = [FIGS / f"montage_space-{s}_loss-{lo}.png" for s in SPACES for lo in LOSSES]
+    figs = [L.figures / f"fig{n}.png" for n in ("5_space", "6_loss", "7_input")]
+    montages = [L.montage(s, lo) for s in SPACES for lo in LOSSES]
     tables = [
-        TABLES / f for f in ("metrics.csv", "table4.csv", "table4.md", "tests.csv", "baselines.csv")
+        L.tables / f
+        for f in ("metrics.csv", "table4.csv", "table4.md", "tests.csv", "baselines.csv")
     ]
-    return [*tables, *figs, *montages, OUT / "results_summary.md", *prediction_targets()]
+    return [*tables, *figs, *montages, L.out / "results_summary.md", *prediction_targets()]
 
 
 # --- SISCOM ---
@@ -297,22 +331,15 @@ def evaluate_targets():
 def siscom_conditions(subject):
     """(label, synthetic interictal volume) of the native-space conditions scoring this subject."""
     return [
-        (
-            f"{i}/{lo}",
-            PRED
-            / "space-native"
-            / f"input-{i}"
-            / f"loss-{lo}"
-            / f"sub-{subject}_synthspect.nii.gz",
-        )
+        (f"{i}/{lo}", L.synthetic(subject, NATIVE, names.condition_desc(i, lo)))
         for i in INPUTS
         for lo in LOSSES
-        if "native" in SPACES and subject in subjects_for(i, EVAL_SPLITS)
+        if NATIVE in SPACES and subject in subjects_for(i, EVAL_SPLITS)
     ]
 
 
 def siscom_subjects():
-    if not config["siscom"]["enabled"] or "native" not in SPACES:
+    if not config["siscom"]["enabled"] or NATIVE not in SPACES:
         return []
     return [s for s in COHORT.subjects(EVAL_SPLITS) if has(s, "ictal") and has(s, "spect")]
 
@@ -320,20 +347,18 @@ def siscom_subjects():
 def siscom_inputs(w):
     s = w.subject
     d = {
-        "ictal": space_file(s, "native", "ictal"),
-        "brainmask": space_file(s, "native", "brainmask"),
-        "spectmask": space_file(s, "native", "spectmask"),
-        "t1w": space_file(s, "native", "T1w"),
-        "spect": space_file(s, "native", "spect"),
-        "slices": slice_file(s, "native"),
+        "ictal": space_image(s, "ictal", NATIVE),
+        "brainmask": space_mask(s, "t1w", NATIVE),
+        "spectmask": space_mask(s, "spect", NATIVE),
+        "t1w": space_image(s, "t1w", NATIVE),
+        "spect": space_image(s, "spect", NATIVE),
+        "slices": L.slices(s, NATIVE),
         "synth": [path for _, path in siscom_conditions(s)],
     }
     if has(s, "pet"):
-        d["pet"] = space_file(s, "native", "pet")
+        d["pet"] = space_image(s, "pet", NATIVE)
     if config["simulate"]["enabled"]:
-        d["truth"] = (
-            BIDS / "derivatives" / "simulation" / f"sub-{s}" / f"sub-{s}_desc-truth_transforms.json"
-        )
+        d["truth"] = L.simulation_truth(s)
     return d
 
 
@@ -341,7 +366,7 @@ def siscom_targets():
     if not siscom_subjects():
         return []
     group = [
-        OUT / "siscom" / f
+        L.siscom / f
         for f in ("siscom_localisation.csv", "siscom_summary.csv", "siscom_localisation.png")
     ]
-    return group + [OUT / "siscom" / f"sub-{s}" / f"sub-{s}_siscom.png" for s in siscom_subjects()]
+    return group + [L.siscom_subject(s, "png") for s in siscom_subjects()]

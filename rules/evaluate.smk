@@ -4,14 +4,15 @@
 
 rule predict:
     input:
-        weights=MODELS / CONDITION / "generator.safetensors",
-        subjects=MODELS / CONDITION / "subjects.json",
-        slices=SLICES / "space-{space}" / "sub-{subject}_slices.npz",
+        weights=L.model_dir() / "generator.safetensors",
+        subjects=L.model_dir() / "subjects.json",
+        slices=L.slices(),
     output:
-        volume=PRED / CONDITION / "sub-{subject}_synthspect.nii.gz",
-        slices=PRED / CONDITION / "sub-{subject}_synthslices.npz",
+        volume=L.synthetic(),
+        json=L.sidecar(L.synthetic()),
+        slices=L.synth_slices(),
     log:
-        LOGS / "predict" / "space-{space}_input-{input}_loss-{loss}_sub-{subject}.log",
+        L.log("predict", "space-{space}_desc-{condition}_sub-{subject}"),
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -20,18 +21,21 @@ rule predict:
         runtime=10,
     params:
         entry="workflow_scripts.predict:predict_job",
+        condition=condition_of,
+        sources=prediction_sources,
+        reference=lambda w: str(space_image(w.subject, "t1w", w.space)),
     script:
         "../workflow_scripts/entry.py"
 
 
 rule score:
     input:
-        synth=PRED / CONDITION / "sub-{subject}_synthslices.npz",
-        slices=SLICES / "space-{space}" / "sub-{subject}_slices.npz",
+        synth=L.synth_slices(),
+        slices=L.slices(),
     output:
-        METRICS_DIR / CONDITION / "sub-{subject}_metrics.tsv",
+        L.metrics(),
     log:
-        LOGS / "score" / "space-{space}_input-{input}_loss-{loss}_sub-{subject}.log",
+        L.log("score", "space-{space}_desc-{condition}_sub-{subject}"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -40,27 +44,33 @@ rule score:
         runtime=5,
     params:
         entry="workflow_scripts.predict:score_job",
+        condition=condition_of,
     script:
         "../workflow_scripts/entry.py"
 
 
+def noiseless_inputs(w):
+    subject, _ = image_of(w)
+    d = {
+        "image": L.simulation_noiseless(subject),
+        "mri_mask": brain_mask(subject, "t1w"),
+        "xfm": L.to_mri_xfm(w.prefix),
+    }
+    if w.space == TEMPLATE:
+        d["template_xfm"] = to_template_xfm(subject)
+    return d
+
+
 rule noiseless_spect:
     input:
-        image=lambda w: BIDS
-        / "derivatives"
-        / "simulation"
-        / f"sub-{w.subject}"
-        / f"sub-{w.subject}_acq-interictal_desc-noiseless_spect.nii.gz",
-        mri_mask=PRE / "sub-{subject}" / "anat" / "sub-{subject}_T1w_brainmask.nii.gz",
-        xfm=PRE / "sub-{subject}" / "xfm" / "sub-{subject}_from-spect_to-T1w_rigid.mat",
-        template_xfm=PRE / "sub-{subject}" / "xfm" / "sub-{subject}_from-T1w_to-MNI152_affine.mat",
+        unpack(noiseless_inputs),
     output:
-        PRE
-        / "sub-{subject}"
-        / "space-{space}"
-        / "sub-{subject}_space-{space}_desc-noiseless_spect.nii.gz",
+        image=L.in_space(suffix="spect", desc="noiseless"),
+        json=L.sidecar(L.in_space(suffix="spect", desc="noiseless")),
     log:
-        LOGS / "noiseless_spect" / "sub-{subject}_space-{space}.log",
+        L.log("noiseless_spect", "{prefix}_space-{space}"),
+    wildcard_constraints:
+        prefix=prefix_of_role("spect"),
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -70,6 +80,7 @@ rule noiseless_spect:
     params:
         entry="workflow_scripts.preprocess:noiseless_job",
         grid=config["preprocess"]["grid"],
+        reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
     script:
         "../workflow_scripts/entry.py"
 
@@ -78,9 +89,9 @@ rule baselines:
     input:
         unpack(baseline_inputs),
     output:
-        METRICS_DIR / "baselines" / "space-{space}.tsv",
+        L.baselines(),
     log:
-        LOGS / "baselines" / "space-{space}.log",
+        L.log("baselines", "space-{space}"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -98,36 +109,36 @@ rule baselines:
 rule tables:
     input:
         metrics=lambda w: all_metric_files(),
-        baselines=expand(METRICS_DIR / "baselines" / "space-{space}.tsv", space=SPACES),
+        baselines=expand(L.baselines(), space=SPACES),
     output:
-        metrics=TABLES / "metrics.csv",
+        metrics=L.tables / "metrics.csv",
         table4=report(
-            TABLES / "table4.csv",
+            L.tables / "table4.csv",
             caption="report/table4.rst",
             category="4. Results",
             subcategory="Tables",
         ),
-        table4_md=TABLES / "table4.md",
+        table4_md=L.tables / "table4.md",
         table4_html=report(
-            TABLES / "table4.html",
+            L.tables / "table4.html",
             caption="report/table4.rst",
             category="4. Results",
             subcategory="Tables",
         ),
         tests=report(
-            TABLES / "tests.csv",
+            L.tables / "tests.csv",
             caption="report/tests.rst",
             category="4. Results",
             subcategory="Tables",
         ),
         baselines=report(
-            TABLES / "baselines.csv",
+            L.tables / "baselines.csv",
             caption="report/baselines.rst",
             category="4. Results",
             subcategory="Tables",
         ),
     log:
-        LOGS / "tables" / "tables.log",
+        L.log("tables", "tables"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -137,7 +148,7 @@ rule tables:
     params:
         entry="workflow_scripts.evaluate:tables_job",
         alpha=config["evaluate"]["alpha"],
-        spaces=SPACES,
+        spaces=config["train"]["spaces"],
         inputs=INPUTS,
         losses=LOSSES,
     script:
@@ -146,29 +157,29 @@ rule tables:
 
 rule figures:
     input:
-        metrics=TABLES / "metrics.csv",
-        tests=TABLES / "tests.csv",
+        metrics=L.tables / "metrics.csv",
+        tests=L.tables / "tests.csv",
     output:
         fig5=report(
-            FIGS / "fig5_space.png",
+            L.figures / "fig5_space.png",
             caption="report/fig5.rst",
             category="4. Results",
             subcategory="Figures",
         ),
         fig6=report(
-            FIGS / "fig6_loss.png",
+            L.figures / "fig6_loss.png",
             caption="report/fig6.rst",
             category="4. Results",
             subcategory="Figures",
         ),
         fig7=report(
-            FIGS / "fig7_input.png",
+            L.figures / "fig7_input.png",
             caption="report/fig7.rst",
             category="4. Results",
             subcategory="Figures",
         ),
     log:
-        LOGS / "figures" / "figures.log",
+        L.log("figures", "figures"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -187,13 +198,15 @@ rule montage:
         unpack(montage_inputs),
     output:
         report(
-            FIGS / "montage_space-{space}_loss-{loss}.png",
+            L.montage(),
             caption="report/montage.rst",
             category="4. Results",
             subcategory="Example slices",
         ),
     log:
-        LOGS / "montage" / "space-{space}_loss-{loss}.log",
+        L.log("montage", "space-{space}_loss-{loss}"),
+    wildcard_constraints:
+        loss="|".join(LOSSES),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -203,14 +216,10 @@ rule montage:
     params:
         entry="workflow_scripts.evaluate:montage_job",
         subjects=lambda w: montage_subjects(),
-        inputs=[i for i in INPUTS],
-        synth_pattern=lambda w: str(
-            PRED
-            / f"space-{w.space}"
-            / "input-{input}"
-            / f"loss-{w.loss}"
-            / "sub-{subject}_synthslices.npz"
-        ),
+        synth_patterns=lambda w: {
+            i: str(L.synth_slices("{subject}", w.space, names.condition_desc(i, w.loss)))
+            for i in INPUTS
+        },
         title=lambda w: f"Example slices, space-{w.space}, loss {w.loss}: inputs, real and synthetic SPECT, |difference| / 2",
     script:
         "../workflow_scripts/entry.py"
@@ -218,18 +227,18 @@ rule montage:
 
 rule summary:
     input:
-        metrics=TABLES / "metrics.csv",
-        tests=TABLES / "tests.csv",
-        baselines=TABLES / "baselines.csv",
+        metrics=L.tables / "metrics.csv",
+        tests=L.tables / "tests.csv",
+        baselines=L.tables / "baselines.csv",
     output:
         report(
-            OUT / "results_summary.md",
+            L.out / "results_summary.md",
             caption="report/summary.rst",
             category="4. Results",
             subcategory="Summary",
         ),
     log:
-        LOGS / "summary" / "summary.log",
+        L.log("summary", "summary"),
     conda:
         "../envs/stats.yaml"
     threads: 1

@@ -1,14 +1,15 @@
-# Per-subject preprocessing: reorient, skull strip (BET) or histogram mask, register, resample
-# onto the native (MRI-centred) and template (MNI152) grids. Logic: workflow_scripts/preprocess.py
+# Per-image preprocessing: reorient, skull strip (BET) or histogram mask, register, resample
+# onto the native (T1w) and template (MNI152) grids. Logic: workflow_scripts/preprocess.py.
+# Image-level rules use the wildcard `prefix` (one input image, workflow_scripts/layout.py).
 
 
 rule check_inputs:
     input:
         unpack(subject_inputs),
     output:
-        OUT / "inputs" / "sub-{subject}_inputs.json",
+        L.inputs_report(),
     log:
-        LOGS / "check_inputs" / "sub-{subject}.log",
+        L.log("check_inputs", "sub-{subject}"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -24,12 +25,12 @@ rule check_inputs:
 
 checkpoint input_gate:
     input:
-        [OUT / "inputs" / f"sub-{s}_inputs.json" for s in COHORT.subjects()],
+        [L.inputs_report(s) for s in COHORT.subjects()],
     output:
-        gate=OUT / "inputs" / "input_gate.json",
-        table=TABLES / "excluded_subjects.tsv",
+        gate=L.gate(),
+        table=L.excluded_table(),
     log:
-        LOGS / "check_inputs" / "input_gate.log",
+        L.log("check_inputs", "input_gate"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -43,15 +44,34 @@ checkpoint input_gate:
         "../workflow_scripts/entry.py"
 
 
+rule derivatives_description:
+    output:
+        L.description(),
+        L.bidsignore(),
+    log:
+        L.log("derivatives", "dataset_description"),
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        entry="workflow_scripts.derivatives:description_job",
+        out=str(L.out),
+        bids=str(L.bids),
+    script:
+        "../workflow_scripts/entry.py"
+
+
 rule reorient:
     input:
-        lambda w: bids(w.subject, MOD_KEY[w.mod]),
+        raw_input,
     output:
-        PRE / "sub-{subject}" / "anat" / "sub-{subject}_{mod}_reoriented.nii.gz",
+        image=L.reoriented(),
+        json=L.sidecar(L.reoriented()),
     log:
-        LOGS / "reorient" / "sub-{subject}_{mod}.log",
-    wildcard_constraints:
-        mod="T1w|pet|spect|ictal",
+        L.log("reorient", "{prefix}_{suffix}"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -60,22 +80,25 @@ rule reorient:
         runtime=10,
     params:
         entry="workflow_scripts.preprocess:reorient_job",
+        subject=lambda w: image_of(w)[0],
+        mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
         pet_4d=config["preprocess"]["pet_4d"],
     script:
         "../workflow_scripts/entry.py"
 
 
-rule skullstrip:
+rule skullstrip_t1w:
     input:
-        rules.reorient.output,
+        L.reoriented(suffix="T1w"),
     output:
-        brain=PRE / "sub-{subject}" / "anat" / "sub-{subject}_{mod}_brain.nii.gz",
-        mask=PRE / "sub-{subject}" / "anat" / "sub-{subject}_{mod}_brainmask.nii.gz",
-        json=PRE / "sub-{subject}" / "anat" / "sub-{subject}_{mod}_brain.json",
+        brain=L.brain(suffix="T1w"),
+        mask=L.brain_mask(),
+        json=L.sidecar(L.brain(suffix="T1w")),
+        mask_json=L.sidecar(L.brain_mask()),
     log:
-        LOGS / "skullstrip" / "sub-{subject}_{mod}.log",
+        L.log("skullstrip", "{prefix}"),
     wildcard_constraints:
-        mod="T1w|pet",
+        prefix=prefix_of_role("t1w"),
     conda:
         "../envs/fsl.yaml"
     threads: 1
@@ -84,36 +107,66 @@ rule skullstrip:
         runtime=20,
     params:
         entry="workflow_scripts.preprocess:skullstrip_job",
+        subject=lambda w: image_of(w)[0],
+        mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
         settings=config["preprocess"]["skullstrip"],
     script:
         "../workflow_scripts/entry.py"
 
 
-use rule skullstrip as spect_mask with:
-    log:
-        LOGS / "spect_mask" / "sub-{subject}_{mod}.log",
+use rule skullstrip_t1w as skullstrip_pet with:
+    input:
+        L.reoriented(suffix="pet"),
+    output:
+        brain=L.brain(suffix="pet"),
+        mask=L.brain_mask(),
+        json=L.sidecar(L.brain(suffix="pet")),
+        mask_json=L.sidecar(L.brain_mask()),
     wildcard_constraints:
-        mod="spect|ictal",
+        prefix=prefix_of_role("pet"),
+
+
+use rule skullstrip_t1w as spect_mask with:
+    input:
+        L.reoriented(suffix="spect"),
+    output:
+        brain=L.brain(suffix="spect"),
+        mask=L.brain_mask(),
+        json=L.sidecar(L.brain(suffix="spect")),
+        mask_json=L.sidecar(L.brain_mask()),
+    log:
+        L.log("spect_mask", "{prefix}"),
+    wildcard_constraints:
+        prefix="|".join(prefix_of_role(r) for r in ("spect", "ictal")),
     conda:
         "../envs/stats.yaml"
     params:
         entry="workflow_scripts.preprocess:spectmask_job",
+        subject=lambda w: image_of(w)[0],
+        mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
         settings=config["preprocess"]["spect_mask"],
+
+
+def register_inputs(w):
+    subject, role = image_of(w)
+    return {
+        "mri": brain(subject, "t1w"),
+        "mri_mask": brain_mask(subject, "t1w"),
+        "moving": brain(subject, role),
+        "moving_mask": brain_mask(subject, role),
+    }
 
 
 rule register_to_mri:
     input:
-        mri=PRE / "sub-{subject}" / "anat" / "sub-{subject}_T1w_brain.nii.gz",
-        mri_mask=PRE / "sub-{subject}" / "anat" / "sub-{subject}_T1w_brainmask.nii.gz",
-        moving=PRE / "sub-{subject}" / "anat" / "sub-{subject}_{mod}_brain.nii.gz",
-        moving_mask=PRE / "sub-{subject}" / "anat" / "sub-{subject}_{mod}_brainmask.nii.gz",
+        unpack(register_inputs),
     output:
-        xfm=PRE / "sub-{subject}" / "xfm" / "sub-{subject}_from-{mod}_to-T1w_rigid.mat",
-        json=PRE / "sub-{subject}" / "xfm" / "sub-{subject}_from-{mod}_to-T1w_rigid.json",
+        xfm=L.to_mri_xfm(),
+        json=L.sidecar(L.to_mri_xfm()),
     log:
-        LOGS / "register_to_mri" / "sub-{subject}_{mod}.log",
+        L.log("register_to_mri", "{prefix}"),
     wildcard_constraints:
-        mod="pet|spect|ictal",
+        prefix="|".join(prefix_of_role(r) for r in ("pet", "spect", "ictal")),
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -122,6 +175,8 @@ rule register_to_mri:
         runtime=20,
     params:
         entry="workflow_scripts.preprocess:register_mri_job",
+        subject=lambda w: image_of(w)[0],
+        mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
         registration=config["preprocess"]["registration"],
         grid=config["preprocess"]["grid"],
     script:
@@ -130,13 +185,15 @@ rule register_to_mri:
 
 rule register_to_template:
     input:
-        mri=PRE / "sub-{subject}" / "anat" / "sub-{subject}_T1w_brain.nii.gz",
-        mri_mask=PRE / "sub-{subject}" / "anat" / "sub-{subject}_T1w_brainmask.nii.gz",
+        mri=L.brain(suffix="T1w"),
+        mri_mask=L.brain_mask(),
     output:
-        xfm=PRE / "sub-{subject}" / "xfm" / "sub-{subject}_from-T1w_to-MNI152_affine.mat",
-        json=PRE / "sub-{subject}" / "xfm" / "sub-{subject}_from-T1w_to-MNI152_affine.json",
+        xfm=L.to_template_xfm(),
+        json=L.sidecar(L.to_template_xfm()),
     log:
-        LOGS / "register_to_template" / "sub-{subject}.log",
+        L.log("register_to_template", "{prefix}"),
+    wildcard_constraints:
+        prefix=prefix_of_role("t1w"),
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -145,6 +202,7 @@ rule register_to_template:
         runtime=20,
     params:
         entry="workflow_scripts.preprocess:register_template_job",
+        subject=lambda w: image_of(w)[0],
         registration=config["preprocess"]["registration"],
         grid=config["preprocess"]["grid"],
     script:
@@ -153,15 +211,16 @@ rule register_to_template:
 
 rule space_mri:
     input:
-        unpack(space_inputs("T1w")),
+        unpack(space_inputs("t1w")),
     output:
-        image=PRE / "sub-{subject}" / "space-{space}" / "sub-{subject}_space-{space}_T1w.nii.gz",
-        mask=PRE
-        / "sub-{subject}"
-        / "space-{space}"
-        / "sub-{subject}_space-{space}_brainmask.nii.gz",
+        image=L.in_space(suffix="T1w"),
+        json=L.sidecar(L.in_space(suffix="T1w")),
+        mask=L.mask_in_space(),
+        mask_json=L.sidecar(L.mask_in_space()),
     log:
-        LOGS / "space" / "sub-{subject}_space-{space}_T1w.log",
+        L.log("space", "{prefix}_space-{space}"),
+    wildcard_constraints:
+        prefix=prefix_of_role("t1w"),
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -170,7 +229,10 @@ rule space_mri:
         runtime=10,
     params:
         entry="workflow_scripts.preprocess:space_job",
+        subject=lambda w: image_of(w)[0],
         modality="T1w",
+        space_name=lambda w: SPACE_NAME[w.space],
+        reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
         grid=config["preprocess"]["grid"],
     script:
         "../workflow_scripts/entry.py"
@@ -180,42 +242,54 @@ use rule space_mri as space_pet with:
     input:
         unpack(space_inputs("pet")),
     output:
-        image=PRE / "sub-{subject}" / "space-{space}" / "sub-{subject}_space-{space}_pet.nii.gz",
-    log:
-        LOGS / "space" / "sub-{subject}_space-{space}_pet.log",
+        image=L.in_space(suffix="pet"),
+        json=L.sidecar(L.in_space(suffix="pet")),
+    wildcard_constraints:
+        prefix=prefix_of_role("pet"),
     params:
         entry="workflow_scripts.preprocess:space_job",
+        subject=lambda w: image_of(w)[0],
         modality="pet",
+        space_name=lambda w: SPACE_NAME[w.space],
+        reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
+        grid=config["preprocess"]["grid"],
 
 
 use rule space_mri as space_spect with:
     input:
         unpack(space_inputs("spect")),
     output:
-        image=PRE / "sub-{subject}" / "space-{space}" / "sub-{subject}_space-{space}_spect.nii.gz",
-        mask=PRE
-        / "sub-{subject}"
-        / "space-{space}"
-        / "sub-{subject}_space-{space}_spectmask.nii.gz",
-    log:
-        LOGS / "space" / "sub-{subject}_space-{space}_spect.log",
+        image=L.in_space(suffix="spect"),
+        json=L.sidecar(L.in_space(suffix="spect")),
+        mask=L.mask_in_space(),
+        mask_json=L.sidecar(L.mask_in_space()),
+    wildcard_constraints:
+        prefix=prefix_of_role("spect"),
     params:
         entry="workflow_scripts.preprocess:space_job",
+        subject=lambda w: image_of(w)[0],
         modality="spect",
+        space_name=lambda w: SPACE_NAME[w.space],
+        reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
+        grid=config["preprocess"]["grid"],
 
 
 use rule space_mri as space_ictal with:
     input:
         unpack(space_inputs("ictal")),
     output:
-        image=PRE / "sub-{subject}" / "space-{space}" / "sub-{subject}_space-{space}_ictal.nii.gz",
-    log:
-        LOGS / "space" / "sub-{subject}_space-{space}_ictal.log",
+        image=L.in_space(suffix="spect", desc="preproc"),
+        json=L.sidecar(L.in_space(suffix="spect", desc="preproc")),
     wildcard_constraints:
-        space="native",
+        prefix=prefix_of_role("ictal"),
+        space=NATIVE,
     params:
         entry="workflow_scripts.preprocess:space_job",
+        subject=lambda w: image_of(w)[0],
         modality="ictal",
+        space_name=lambda w: SPACE_NAME[w.space],
+        reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
+        grid=config["preprocess"]["grid"],
 
 
 rule preprocess_qc:
@@ -223,14 +297,14 @@ rule preprocess_qc:
         unpack(qc_inputs),
     output:
         report(
-            OUT / "qc" / "preprocess" / "sub-{subject}_space-{space}_qc.png",
+            L.qc_preprocess(),
             caption="report/preprocess_qc.rst",
             category="2. Preprocessing",
             subcategory="space-{space}",
             labels={"subject": "sub-{subject}", "space": "{space}"},
         ),
     log:
-        LOGS / "preprocess_qc" / "sub-{subject}_space-{space}.log",
+        L.log("preprocess_qc", "sub-{subject}_space-{space}"),
     conda:
         "../envs/stats.yaml"
     threads: 1

@@ -1,35 +1,24 @@
 # The simulated demo cohort: one job per subject writes its BIDS images and ground truth.
+# Included only when simulate.enabled is true (Snakefile): no simulator code runs on real data.
 
 
 rule simulate_subject:
     output:
-        t1w=BIDS / "sub-{subject}" / "anat" / "sub-{subject}_T1w.nii.gz",
-        pet=BIDS / "sub-{subject}" / "pet" / "sub-{subject}_trc-FDG_pet.nii.gz",
-        spect=BIDS / "sub-{subject}" / "spect" / "sub-{subject}_acq-interictal_spect.nii.gz",
-        ictal=(
-            BIDS / "sub-{subject}" / "spect" / "sub-{subject}_acq-ictal_spect.nii.gz"
-            if config["simulate"]["ictal"]
-            else []
-        ),
-        noiseless=BIDS
-        / "derivatives"
-        / "simulation"
-        / "sub-{subject}"
-        / "sub-{subject}_acq-interictal_desc-noiseless_spect.nii.gz",
-        truth=BIDS
-        / "derivatives"
-        / "simulation"
-        / "sub-{subject}"
-        / "sub-{subject}_desc-truth_transforms.json",
+        t1w=L.demo_input("t1w"),
+        pet=L.demo_input("pet"),
+        spect=L.demo_input("spect"),
+        ictal=L.demo_input("ictal") if config["simulate"]["ictal"] else [],
+        noiseless=L.simulation_noiseless(),
+        truth=L.simulation_truth(),
         qc=report(
-            OUT / "qc" / "simulate" / "sub-{subject}_simulate.png",
+            L.qc_simulate(),
             caption="report/simulate_qc.rst",
             category="1. Input data",
             subcategory="Simulated subjects",
             labels={"subject": "sub-{subject}"},
         ),
     log:
-        LOGS / "simulate" / "sub-{subject}.log",
+        L.log("simulate", "sub-{subject}"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -38,9 +27,10 @@ rule simulate_subject:
         runtime=10,
     params:
         entry="workflow_scripts.simulate.subject:simulate_job",
-        bids=BIDS,
+        bids=L.bids,
         split=lambda w: COHORT.split_of(w.subject),
-        seed=lambda w: config["simulate"]["seed"] + int(w.subject),
+        # subject k (from 1) uses seed + k, so subjects are independent
+        seed=lambda w: config["simulate"]["seed"] + COHORT.subjects().index(w.subject) + 1,
         ictal=config["simulate"]["ictal"],
         voxel_scale=config["simulate"]["voxel_scale"],
     script:
@@ -51,10 +41,10 @@ rule simulate_dataset:
     input:
         expand(rules.simulate_subject.output.truth, subject=COHORT.subjects()),
     output:
-        BIDS / "participants.tsv",
-        BIDS / "dataset_description.json",
+        L.bids / "participants.tsv",
+        L.bids / "dataset_description.json",
     log:
-        LOGS / "simulate" / "dataset.log",
+        L.log("simulate", "dataset"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -63,7 +53,7 @@ rule simulate_dataset:
         runtime=5,
     params:
         entry="workflow_scripts.simulate.subject:dataset_job",
-        bids=BIDS,
+        bids=L.bids,
         participants=[(f"sub-{s}", COHORT.split_of(s)) for s in COHORT.subjects()],
         seed=config["simulate"]["seed"],
     script:

@@ -5,15 +5,15 @@ rule siscom:
     input:
         unpack(siscom_inputs),
     output:
-        table=OUT / "siscom" / "sub-{subject}" / "sub-{subject}_siscom.tsv",
+        table=L.siscom_subject(ext="tsv"),
         png=report(
-            OUT / "siscom" / "sub-{subject}" / "sub-{subject}_siscom.png",
+            L.siscom_subject(ext="png"),
             caption="report/siscom_subject.rst",
             category="5. SISCOM",
             labels={"subject": "sub-{subject}"},
         ),
     log:
-        LOGS / "siscom" / "sub-{subject}.log",
+        L.log("siscom", "sub-{subject}"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -30,21 +30,21 @@ rule siscom:
 
 rule siscom_summary:
     input:
-        lambda w: [OUT / "siscom" / f"sub-{s}" / f"sub-{s}_siscom.tsv" for s in siscom_subjects()],
+        lambda w: [L.siscom_subject(s, "tsv") for s in siscom_subjects()],
     output:
-        table=OUT / "siscom" / "siscom_localisation.csv",
+        table=L.siscom / "siscom_localisation.csv",
         summary=report(
-            OUT / "siscom" / "siscom_summary.csv",
+            L.siscom / "siscom_summary.csv",
             caption="report/siscom_summary.rst",
             category="5. SISCOM",
         ),
         png=report(
-            OUT / "siscom" / "siscom_localisation.png",
+            L.siscom / "siscom_localisation.png",
             caption="report/siscom_summary.rst",
             category="5. SISCOM",
         ),
     log:
-        LOGS / "siscom" / "summary.log",
+        L.log("siscom", "summary"),
     conda:
         "../envs/stats.yaml"
     threads: 1

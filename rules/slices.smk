@@ -5,9 +5,9 @@ rule slices:
     input:
         unpack(slice_inputs),
     output:
-        SLICES / "space-{space}" / "sub-{subject}_slices.npz",
+        L.slices(),
     log:
-        LOGS / "slices" / "sub-{subject}_space-{space}.log",
+        L.log("slices", "sub-{subject}_space-{space}"),
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -17,6 +17,7 @@ rule slices:
     params:
         entry="workflow_scripts.slices:slices_job",
         split=lambda w: COHORT.split_of(w.subject),
+        space_name=lambda w: SPACE_NAME[w.space],
         settings=config["slices"],
     script:
         "../workflow_scripts/entry.py"

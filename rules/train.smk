@@ -5,19 +5,19 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        weights=MODELS / CONDITION / "generator.safetensors",
-        checkpoint=MODELS / CONDITION / "checkpoint.pt",
-        config=MODELS / CONDITION / "train_config.json",
-        subjects=MODELS / CONDITION / "subjects.json",
-        losses=MODELS / CONDITION / "losses.tsv",
+        weights=L.model_dir() / "generator.safetensors",
+        checkpoint=L.model_dir() / "checkpoint.pt",
+        config=L.model_dir() / "train_config.json",
+        subjects=L.model_dir() / "subjects.json",
+        losses=L.model_dir() / "losses.tsv",
         plot=report(
-            MODELS / CONDITION / "losses.png",
+            L.model_dir() / "losses.png",
             caption="report/losses.rst",
             category="3. Training",
-            labels={"space": "{space}", "input": "{input}", "loss": "{loss}"},
+            labels={"space": "{space}", "condition": "{condition}"},
         ),
     log:
-        LOGS / "train" / "space-{space}_input-{input}_loss-{loss}.log",
+        L.log("train", "space-{space}_desc-{condition}"),
     conda:
         "../envs/torch.yaml"
     threads: config["train"]["threads"]
@@ -27,6 +27,7 @@ rule train:
         gpu=config["train"]["gpus"],
     params:
         entry="model.train:train_job",
+        condition=condition_of,
         settings=train_settings(),
     script:
         "../workflow_scripts/entry.py"

@@ -107,15 +107,12 @@ def test_broken_images_are_named_and_left_out(messy_run):
 def test_group_outputs_come_from_the_subjects_that_succeeded(messy_run):
     work, _ = messy_run
     out = work / "out"
-    mri = json.loads((out / "models/space-native/input-mri/loss-l1_bce/subjects.json").read_text())[
-        "train"
-    ]
-    pet = json.loads((out / "models/space-native/input-pet/loss-l1_bce/subjects.json").read_text())[
-        "train"
-    ]
+    models = out / "models" / "space-T1w"
+    mri = json.loads((models / "desc-synthMriL1Bce" / "subjects.json").read_text())["train"]
+    pet = json.loads((models / "desc-synthPetL1Bce" / "subjects.json").read_text())["train"]
     assert mri == ["01", "02", "04"]  # sub-03 has no usable SPECT
     assert pet == ["01", "04"]  # sub-02's PET is broken too
     metrics = pd.read_csv(out / "tables" / "metrics.csv")
     assert set(metrics["subject"]) == {"sub-05", "sub-07"}  # sub-06's MRI is empty
     assert (out / "results_summary.md").exists()
-    assert not (out / "preprocessed" / "sub-06").exists()
+    assert not (out / "sub-06").exists()

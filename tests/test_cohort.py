@@ -28,6 +28,7 @@ def make_bids(root: Path, rows: list[tuple[str, str]], modalities: dict[str, tup
     """A BIDS folder with empty placeholder files (the cohort only checks existence)."""
     lines = ["participant_id\tsplit"] + [f"{pid}\t{split}" for pid, split in rows]
     (root / "participants.tsv").write_text("\n".join(lines) + "\n")
+    (root / "dataset_description.json").write_text('{"Name": "t", "BIDSVersion": "1.10.0"}')
     patterns = {
         "t1w": "sub-{s}/anat/sub-{s}_T1w.nii.gz",
         "pet": "sub-{s}/pet/sub-{s}_trc-FDG_pet.nii.gz",
@@ -130,7 +131,7 @@ def test_real_cohort_excludes_unusable_subjects_and_names_them(config, tmp_path)
     cohort = build_cohort(real_config(config, tmp_path))
     assert cohort.subjects() == ["01", "02", "03", "04", "05"]
     reasons = dict(cohort.excluded)
-    assert "acq-interictal_spect" in reasons["06"] and "sub-06" in reasons["06"]
+    assert "needs an interictal SPECT" in reasons["06"] and "sub-06" in reasons["06"]
     assert "not listed" in reasons["07"]
     assert cohort.subjects_for_input("pet", ["test", "validation"]) == ["03"]
     assert cohort.subjects_for_input("mri", ["test", "validation"]) == ["03", "04"]
@@ -151,3 +152,108 @@ def test_unknown_subject_lookup_names_it(config, tmp_path):
     config["bids_dir"] = str(tmp_path)
     with pytest.raises(CohortError, match="unknown subject '99'"):
         build_cohort(config).split_of("99")
+
+
+def touch(root: Path, *relpaths: str) -> None:
+    for rel in relpaths:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+
+
+def session_bids(root: Path) -> None:
+    """Hospital layout: MRI/PET in ses-pre, SPECT in ses-inter / ses-ictal, no acq entities."""
+    make_bids(root, [("sub-P001", "train"), ("sub-P002", "test"), ("sub-P003", "validation")], {})
+    for s in ("P001", "P002", "P003"):
+        touch(
+            root,
+            f"sub-{s}/ses-pre/anat/sub-{s}_ses-pre_T1w.nii.gz",
+            f"sub-{s}/ses-pre/pet/sub-{s}_ses-pre_trc-FDG_pet.nii.gz",
+            f"sub-{s}/ses-inter/spect/sub-{s}_ses-inter_spect.nii.gz",
+            f"sub-{s}/ses-ictal/spect/sub-{s}_ses-ictal_spect.nii.gz",
+        )
+
+
+def session_config(config: dict, bids: Path) -> dict:
+    cfg = real_config(config, bids)
+    cfg["inputs"]["spect"] = {"datatype": "spect", "suffix": "spect", "session": "inter"}
+    cfg["inputs"]["ictal"] = {"datatype": "spect", "suffix": "spect", "session": "ictal"}
+    return cfg
+
+
+def test_sessions_and_entity_filters_pick_each_role(config, tmp_path):
+    session_bids(tmp_path)
+    cohort = build_cohort(session_config(config, tmp_path))
+    assert cohort.subjects() == ["P001", "P002", "P003"]
+    assert cohort.path("P002", "ictal").name == "sub-P002_ses-ictal_spect.nii.gz"
+    assert cohort.session("P002", "spect") == "inter"
+    assert (
+        cohort.prefix("P002", "spect")
+        == "sub-P002/ses-inter/spect/sub-P002_ses-inter_acq-interictal"
+    )
+    assert cohort.prefix("P002", "t1w") == "sub-P002/ses-pre/anat/sub-P002_ses-pre"
+
+
+def test_two_files_for_one_role_exclude_the_subject_and_name_the_files(config, tmp_path):
+    session_bids(tmp_path)
+    touch(tmp_path, "sub-P003/ses-inter/anat/sub-P003_ses-inter_T1w.nii.gz")  # second T1w
+    cfg = session_config(config, tmp_path)
+    cfg["evaluate"]["splits"] = ["test"]  # P003 is the only validation subject
+    cohort = build_cohort(cfg)
+    reason = dict(cohort.excluded)["P003"]
+    assert "2 files match the t1w filters" in reason
+    assert "sub-P003_ses-pre_T1w.nii.gz" in reason and "sub-P003_ses-inter_T1w.nii.gz" in reason
+    assert "P003" not in cohort.subjects()
+
+
+def test_participant_label_and_exclusion(config, tmp_path):
+    session_bids(tmp_path)
+    make_bids(
+        tmp_path,
+        [
+            ("sub-P001", "train"),
+            ("sub-P002", "test"),
+            ("sub-P003", "validation"),
+            ("sub-P004", "train"),
+        ],
+        {},
+    )
+    touch(
+        tmp_path,
+        "sub-P004/ses-pre/anat/sub-P004_ses-pre_T1w.nii.gz",
+        "sub-P004/ses-inter/spect/sub-P004_ses-inter_spect.nii.gz",
+    )
+    cfg = session_config(config, tmp_path)
+    cfg["exclude_participant_label"] = ["sub-P004"]
+    assert build_cohort(cfg).subjects() == ["P001", "P002", "P003"]
+    cfg["exclude_participant_label"] = []
+    cfg["participant_label"] = ["P001", "P002", "P003"]
+    assert build_cohort(cfg).subjects() == ["P001", "P002", "P003"]
+    cfg["participant_label"] = ["P001", "P099"]
+    with pytest.raises(CohortError, match="sub-P099"):
+        build_cohort(cfg)
+
+
+def test_unknown_entity_in_a_filter_is_a_config_error(config, tmp_path):
+    session_bids(tmp_path)
+    cfg = session_config(config, tmp_path)
+    cfg["inputs"]["pet"] = {"suffix": "pet", "trc": "FDG"}  # pybids calls it `tracer`
+    with pytest.raises(CohortError, match="inputs.pet.*trc"):
+        build_cohort(cfg)
+
+
+def test_without_participants_tsv_every_subject_folder_is_taken(config, tmp_path):
+    session_bids(tmp_path)
+    (tmp_path / "participants.tsv").unlink()
+    cfg = session_config(config, tmp_path)
+    cfg["splits"]["fractions"] = {"train": 0.34, "test": 0.33, "validation": 0.33}
+    cohort = build_cohort(cfg)
+    assert sorted(cohort.subjects()) == ["P001", "P002", "P003"]
+    assert sorted(cohort.table["split"]) == ["test", "train", "validation"]
+
+
+def test_a_dataset_without_description_is_refused(config, tmp_path):
+    session_bids(tmp_path)
+    (tmp_path / "dataset_description.json").unlink()
+    with pytest.raises(CohortError, match="not a BIDS dataset"):
+        build_cohort(session_config(config, tmp_path))

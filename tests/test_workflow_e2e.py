@@ -74,28 +74,36 @@ def test_whole_study_outputs(finished_run):
     assert {"fig5_space", "fig7_input"} <= set(tests["figure"])
     baselines = pd.read_csv(out / "tables" / "baselines.csv")
     assert {"identity", "linear", "expected"} <= set(baselines["method"])
-    for fig in ("fig5_space", "fig6_loss", "fig7_input", "montage_space-native_loss-l1_bce"):
+    for fig in ("fig5_space", "fig6_loss", "fig7_input", "montage_space-T1w_loss-l1_bce"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 5000, fig
     summary = (out / "results_summary.md").read_text()
     assert "Native >= template" in summary and "baselines" in summary
     # the model folder records its training subjects; held-out subjects are not among them
-    subjects = json.loads(
-        (out / "models/space-native/input-pet/loss-l1_bce/subjects.json").read_text()
-    )
+    subjects = json.loads((out / "models/space-T1w/desc-synthPetL1Bce/subjects.json").read_text())
     assert subjects["train"] == ["01", "02"]
 
 
 @pytest.mark.slow
 def test_synthetic_volume_lies_on_the_subjects_grid(finished_run):
     out = finished_run / "out"
-    synth = nib.load(
-        out / "predictions/space-native/input-pet/loss-l1_bce/sub-03_synthspect.nii.gz"
-    )
-    real = nib.load(out / "preprocessed/sub-03/space-native/sub-03_space-native_spect.nii.gz")
+    spect = out / "sub-03" / "spect"
+    synth = nib.load(spect / "sub-03_acq-interictal_space-T1w_desc-synthPetL1Bce_spect.nii.gz")
+    real = nib.load(spect / "sub-03_acq-interictal_space-T1w_desc-brain_spect.nii.gz")
     assert synth.shape == real.shape and np.allclose(synth.affine, real.affine)
     assert synth.get_fdata().max() > 0
-    qc = out / "qc" / "preprocess" / "sub-03_space-template_qc.png"
+    qc = out / "qc" / "preprocess" / "sub-03_space-MNI152NLin2009aAsym_qc.png"
     assert qc.stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_headers_say_which_space(finished_run):
+    """sform/qform code 4 (MNI) on template-space images, 1 (scanner) on native ones."""
+    anat = finished_run / "out" / "sub-03" / "anat"
+    for space, code in (("T1w", 1), ("MNI152NLin2009aAsym", 4)):
+        img = nib.load(anat / f"sub-03_space-{space}_desc-brain_T1w.nii.gz")
+        assert int(img.header["sform_code"]) == code and int(img.header["qform_code"]) == code
+    desc = json.loads((finished_run / "out" / "dataset_description.json").read_text())
+    assert desc["DatasetType"] == "derivative" and desc["SourceDatasets"]
 
 
 @pytest.mark.slow
@@ -124,7 +132,7 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(finished_run):
         snakemake(finished_run, "-n", config=("evaluate={montage_subjects: 1, alpha: 0.05}",))
     )
     assert {"tables", "figures", "summary"} <= alpha
-    assert not alpha & {"train", "predict", "slices", "skullstrip"}, alpha
+    assert not alpha & {"train", "predict", "slices", "skullstrip_t1w"}, alpha
     epochs = planned_rules(
         snakemake(finished_run, "-n", config=(train.replace("epochs: 1", "epochs: 2"),))
     )
@@ -152,7 +160,8 @@ def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
     with (bids / "participants.tsv").open("a") as f:
         f.write("sub-05\tpredict\t40\tF\n")
     target = (
-        finished_run / "out/predictions/space-native/input-pet/loss-l1_bce/sub-05_synthspect.nii.gz"
+        finished_run
+        / "out/sub-05/spect/sub-05_acq-interictal_space-T1w_desc-synthPetL1Bce_spect.nii.gz"
     )
     run = snakemake(
         finished_run, str(target), config=("simulate={enabled: false}", "siscom={enabled: false}")
@@ -160,8 +169,8 @@ def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
     assert run.returncode == 0, run.stderr[-4000:]
     log = run.stdout + run.stderr
     rules = re.findall(r"^(?:local)?rule (\w+):", log, flags=re.M)
-    subjects = set(re.findall(r"subject=(\d+)", log))
+    subjects = set(re.findall(r"(?:subject=|prefix=sub-)([A-Za-z0-9]+)", log))
     assert "train" not in rules and "simulate_subject" not in rules
-    assert {"check_inputs", "reorient", "skullstrip", "slices", "predict"} <= set(rules)
+    assert {"check_inputs", "reorient", "skullstrip_t1w", "slices", "predict"} <= set(rules)
     assert subjects == {"05"}, subjects
     assert target.exists() and nib.load(target).get_fdata().max() > 0

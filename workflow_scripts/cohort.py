@@ -1,22 +1,27 @@
-"""Who is in the study: subjects, their splits and which input files they have.
+"""Who is in the study: subjects, their splits and which input image plays each role.
 
-The Snakefile builds one :class:`Cohort` at parse time. Everything here is plain Python so
-tests can build cohorts from a temporary BIDS folder.
+The Snakefile builds one :class:`Cohort` at parse time. Real datasets are indexed with pybids;
+each role (t1w, pet, spect, ictal) is chosen by BIDS entity filters from config (session,
+acquisition, tracer, run, ...). SPECT is not a BIDS datatype yet: pybids is told that `spect/`
+is a datatype folder, so it is indexed like the others. Everything here is plain Python so tests
+can build cohorts from a temporary BIDS folder.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-SPLITS = ("train", "test", "validation", "predict")
-MODALITIES = ("t1w", "pet", "spect", "ictal")
-# Which modalities a model input needs.
-INPUT_MODALITIES = {"mri": ("t1w",), "pet": ("pet",), "mri_pet": ("t1w", "pet")}
+from workflow_scripts.layout import DEMO_INPUT, INPUT_ROLES, ROLES, SPLITS, image_prefix
+
+NIFTI = [".nii.gz", ".nii"]
+LABEL = re.compile(r"^[A-Za-z0-9]+$")  # BIDS labels are alphanumeric
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +112,38 @@ def assign_missing_splits(
     return table
 
 
+@dataclass(frozen=True)
+class Image:
+    """One input image of a subject: its file and the session it belongs to (None: no session)."""
+
+    path: Path
+    session: str | None = None
+
+
 @dataclass
 class Cohort:
-    """Subjects, splits and input paths of one run."""
+    """Subjects, splits and input images of one run."""
 
     bids_dir: Path
-    patterns: dict[str, str]
     table: pd.DataFrame  # participant_id, subject, split
-    files: dict[str, dict[str, bool]] = field(default_factory=dict)  # subject -> modality -> exists
+    images: dict[str, dict[str, Image]] = field(default_factory=dict)  # subject -> role -> image
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (subject, reason)
 
-    def path(self, subject: str, modality: str) -> Path:
-        return self.bids_dir / self.patterns[modality].format(subject=subject)
+    def image(self, subject: str, role: str) -> Image:
+        try:
+            return self.images[subject][role]
+        except KeyError:
+            raise CohortError(f"sub-{subject} has no {role} image") from None
+
+    def path(self, subject: str, role: str) -> Path:
+        return self.image(subject, role).path
+
+    def session(self, subject: str, role: str) -> str | None:
+        return self.image(subject, role).session
+
+    def prefix(self, subject: str, role: str) -> str:
+        """The derivatives' image prefix of a subject's role (see workflow_scripts.layout)."""
+        return image_prefix(subject, role, self.session(subject, role))
 
     def subjects(self, splits: str | tuple[str, ...] | list[str] | None = None) -> list[str]:
         if splits is None:
@@ -133,63 +158,131 @@ class Cohort:
             raise CohortError(f"unknown subject '{subject}' (not in participants.tsv)")
         return str(rows.iloc[0])
 
-    def has(self, subject: str, modality: str) -> bool:
-        return self.files.get(subject, {}).get(modality, False)
+    def has(self, subject: str, role: str) -> bool:
+        return role in self.images.get(subject, {})
 
     def subjects_for_input(
         self, model_input: str, splits=None, need_spect: bool = True
     ) -> list[str]:
-        """Subjects that have every modality a model input needs (and SPECT when scoring)."""
-        needed = INPUT_MODALITIES[model_input] + (("spect",) if need_spect else ())
+        """Subjects that have every role a model input needs (and SPECT when scoring)."""
+        needed = INPUT_ROLES[model_input] + (("spect",) if need_spect else ())
         return [s for s in self.subjects(splits) if all(self.has(s, m) for m in needed)]
 
 
 def build_cohort(config: dict) -> Cohort:
     """Build the cohort for a run from its (validated) config."""
     bids_dir = Path(config["bids_dir"])
-    patterns = dict(config["inputs"])
     sim = config["simulate"]
     if sim["enabled"]:
         table = demo_participants(sim)
         table["subject"] = table["participant_id"].map(strip_sub)
-        # The simulator writes every modality (ictal only when asked).
-        files = {
-            s: {"t1w": True, "pet": True, "spect": True, "ictal": bool(sim["ictal"])}
+        # The simulator writes every role (ictal only when asked); no sessions.
+        roles = [r for r in ROLES if r != "ictal" or sim["ictal"]]
+        images = {
+            s: {r: Image(bids_dir / DEMO_INPUT[r].format(subject=s)) for r in roles}
             for s in table["subject"]
         }
-        cohort = Cohort(bids_dir, patterns, table, files)
+        cohort = Cohort(bids_dir, table, images)
     else:
-        table = read_participants(bids_dir / patterns["participants"])
-        table["subject"] = table["participant_id"].map(strip_sub)
-        cohort = Cohort(bids_dir, patterns, table)
-        cohort.files = {
-            s: {m: cohort.path(s, m).is_file() for m in MODALITIES} for s in table["subject"]
-        }
-        has_spect = {pid: cohort.files[strip_sub(pid)]["spect"] for pid in table["participant_id"]}
-        table = assign_missing_splits(
-            table, has_spect, config["splits"]["fractions"], config["splits"]["seed"]
-        )
-        cohort.table = table
-        _exclude_unusable(cohort)
-        _report_unlisted(cohort)
+        cohort = _discover(bids_dir, config)
+    _select_participants(cohort, config)
     _check_splits(cohort, config)
     return cohort
 
 
-def _exclude_unusable(cohort: Cohort) -> None:
+def _discover(bids_dir: Path, config: dict) -> Cohort:
+    """Index a BIDS dataset with pybids and pick each subject's image for every role."""
+    layout = bids_layout(bids_dir)
+    on_disk = sorted(layout.get_subjects())
+    participants = bids_dir / config["inputs"]["participants"]
+    if participants.is_file():
+        table = read_participants(participants)
+    else:  # BIDS recommends participants.tsv; without it, every subject on disk, seeded splits
+        log.warning("%s not found: taking every subject folder, splits seeded", participants)
+        table = pd.DataFrame({"participant_id": [f"sub-{s}" for s in on_disk], "split": ""})
+    table["subject"] = table["participant_id"].map(strip_sub)
+    cohort = Cohort(bids_dir, table)
+    problems: dict[str, str] = {}
+    for s in table["subject"]:
+        if not LABEL.match(s):
+            problems[s] = f"sub-{s}: subject label '{s}' is not alphanumeric (BIDS labels are)"
+            continue
+        found, error = find_images(layout, s, config["inputs"])
+        cohort.images[s] = found
+        if error:
+            problems[s] = error
+    has_spect = {f"sub-{s}": cohort.has(s, "spect") for s in table["subject"]}
+    cohort.table = assign_missing_splits(
+        table, has_spect, config["splits"]["fractions"], config["splits"]["seed"]
+    )
+    _exclude_unusable(cohort, problems)
+    _report_unlisted(cohort, on_disk)
+    return cohort
+
+
+def bids_layout(bids_dir: Path):
+    """A pybids layout of the dataset that also indexes `spect/` (not a BIDS datatype yet)."""
+    import bids
+    from bids import BIDSLayout
+
+    if not (bids_dir / "dataset_description.json").is_file():
+        raise CohortError(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
+    spec = json.loads((Path(bids.__file__).parent / "layout/config/bids.json").read_text())
+    for entity in spec["entities"]:
+        if entity["name"] == "datatype":
+            entity["pattern"] = entity["pattern"].replace("|pet)", "|pet|spect)")
+    spec["name"] = "bids_with_spect"
+    return BIDSLayout(bids_dir, validate=False, config=[spec])
+
+
+def find_images(layout, subject: str, filters: dict) -> tuple[dict[str, Image], str | None]:
+    """The image of each role for one subject, and an error when a role matches several files."""
+    images, errors = {}, []
+    for role in ROLES:
+        query = dict(filters[role])
+        try:
+            hits = layout.get(subject=subject, extension=NIFTI, return_type="object", **query)
+        except ValueError as err:  # an entity pybids does not know
+            raise CohortError(f"inputs.{role}: {err}") from None
+        if len(hits) > 1:
+            files = ", ".join(sorted(h.relpath for h in hits))
+            errors.append(
+                f"sub-{subject}: {len(hits)} files match the {role} filters {query} "
+                f"({files}); add an entity (session, acquisition, run, ...) to inputs.{role}"
+            )
+        elif hits:
+            images[role] = Image(Path(hits[0].path), hits[0].entities.get("session"))
+    return images, "; ".join(errors) or None
+
+
+def _select_participants(cohort: Cohort, config: dict) -> None:
+    """participant_label / exclude_participant_label, as BIDS Apps have them (labels, no sub-)."""
+    include = [strip_sub(p) for p in config.get("participant_label") or []]
+    exclude = {strip_sub(p) for p in config.get("exclude_participant_label") or []}
+    known = set(cohort.subjects()) | {s for s, _ in cohort.excluded}
+    unknown = sorted((set(include) | exclude) - known)
+    if unknown:
+        raise CohortError(
+            f"participant_label / exclude_participant_label name unknown subject(s) "
+            f"{['sub-' + u for u in unknown]} (not in {cohort.bids_dir})"
+        )
+    keep = cohort.table["subject"].map(lambda s: (not include or s in include) and s not in exclude)
+    cohort.table = cohort.table[keep].reset_index(drop=True)
+
+
+def _exclude_unusable(cohort: Cohort, problems: dict[str, str]) -> None:
     """Drop subjects that cannot take part, with the reason; the others go on."""
     keep = []
     for row in cohort.table.itertuples():
         s = row.subject
-        if not cohort.has(s, "t1w") and not cohort.has(s, "pet"):
-            reason = (
-                f"sub-{s}: neither T1w ({cohort.path(s, 't1w')}) nor PET "
-                f"({cohort.path(s, 'pet')}) exists"
-            )
+        if s in problems:
+            reason = problems[s]
+        elif not cohort.has(s, "t1w") and not cohort.has(s, "pet"):
+            reason = f"sub-{s}: no T1w and no PET image matches inputs.t1w / inputs.pet"
         elif row.split != "predict" and not cohort.has(s, "spect"):
             reason = (
-                f"sub-{s}: split '{row.split}' needs an interictal SPECT, "
-                f"missing: {cohort.path(s, 'spect')}"
+                f"sub-{s}: split '{row.split}' needs an interictal SPECT; no image matches "
+                "inputs.spect"
             )
         else:
             keep.append(True)
@@ -200,13 +293,12 @@ def _exclude_unusable(cohort: Cohort) -> None:
     cohort.table = cohort.table[keep].reset_index(drop=True)
 
 
-def _report_unlisted(cohort: Cohort) -> None:
+def _report_unlisted(cohort: Cohort, on_disk: list[str]) -> None:
     """Subjects on disk but not in participants.tsv are named (and not processed)."""
     listed = set(cohort.table["subject"]) | {s for s, _ in cohort.excluded}
-    for folder in sorted(cohort.bids_dir.glob("sub-*")):
-        s = strip_sub(folder.name)
-        if folder.is_dir() and s not in listed:
-            reason = f"sub-{s}: folder {folder} is not listed in participants.tsv (not processed)"
+    for s in on_disk:
+        if s not in listed:
+            reason = f"sub-{s}: folder {cohort.bids_dir / f'sub-{s}'} is not listed in participants.tsv (not processed)"
             cohort.excluded.append((s, reason))
             log.warning("excluded %s", reason)
 

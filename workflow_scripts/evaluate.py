@@ -86,8 +86,8 @@ def montage_job(smk) -> None:
             images["PET"] = np.asarray(ss.images["pet"][k])
         real = np.asarray(ss.images["spect"][k])
         images["real SPECT"] = real
-        for inp in smk.params.inputs:
-            f = Path(smk.params.synth_pattern.format(input=inp, subject=subject))
+        for inp, pattern in smk.params.synth_patterns.items():
+            f = Path(pattern.format(subject=subject))
             if f.exists():
                 with np.load(f) as d:
                     synth = d["pred"][k]

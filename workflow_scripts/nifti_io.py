@@ -131,8 +131,10 @@ def save_nifti(
     path: str | Path,
     affine: np.ndarray | None = None,
     dtype: Any = None,
+    code: int = 1,
 ) -> Path:
-    """Write a NIfTI atomically with sform = qform (code 1) and identifying fields cleared."""
+    """Write a NIfTI atomically with sform = qform and identifying fields cleared.
+    `code`: the sform/qform code, 1 (scanner anatomical) unless the grid is a template's (4)."""
     path = Path(path)
     if isinstance(img, np.ndarray):
         if affine is None:
@@ -142,8 +144,8 @@ def save_nifti(
         affine = img.affine
         data = np.asanyarray(img.dataobj)
         img = nib.Nifti1Image(data if dtype is None else data.astype(dtype), affine)
-    img.set_sform(affine, code=1)
-    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=code)
+    img.set_qform(affine, code=code)
     for field in SCRUBBED_FIELDS:
         img.header[field] = b""
     suffix = ".nii.gz" if path.name.endswith(".gz") else ".nii"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workflow_scripts.layout import TEMPLATE, XFORM_CODE
 from workflow_scripts.metrics import score_slices
 from workflow_scripts.nifti_io import save_nifti, write_text
 from workflow_scripts.slices import load_slices, place_slices, rebuild_volume
@@ -21,6 +22,7 @@ def predict_subject(
     out_volume: str | Path,
     out_slices: str | Path,
     model_input: str,
+    code: int = 1,
 ) -> np.ndarray:
     """Write the synthetic SPECT: [-1, 1] slices, and a volume on the subject's grid. Refuses
     subjects the model was trained on."""
@@ -39,7 +41,7 @@ def predict_subject(
     volume = (
         rebuild_volume(pred, ss, "spect") if "spect" in ss.images else place_slices(pred + 1.0, ss)
     )
-    save_nifti(volume, out_volume)
+    save_nifti(volume, out_volume, code=code)
     log.info("sub-%s: %d slices synthesised with %s", ss.subject, len(pred), model_dir)
     return pred
 
@@ -73,22 +75,33 @@ def predict_job(smk) -> None:
     """Snakemake entry (rule predict)."""
     import torch
 
+    from workflow_scripts.derivatives import sha256, write_sidecar
+
     torch.set_num_threads(max(1, int(smk.threads)))
+    label, condition = smk.wildcards.space, smk.params.condition
     predict_subject(
         Path(smk.input.weights).parent,
         smk.input.slices,
         smk.output.volume,
         smk.output.slices,
-        smk.wildcards.input,
+        condition["input"],
+        code=XFORM_CODE[label],
+    )
+    write_sidecar(
+        smk.output.volume,
+        sources=list(smk.params.sources),
+        skull_stripped=True,
+        spatial_reference=label if label == TEMPLATE else smk.params.reference,
+        Description="synthetic interictal SPECT, pix2pix generator applied to the subject's "
+        "MRI and/or PET slices",
+        Model={
+            "Condition": condition,
+            "Weights": str(smk.input.weights),
+            "WeightsSHA256": sha256(smk.input.weights),
+        },
     )
 
 
 def score_job(smk) -> None:
     """Snakemake entry (rule score)."""
-    w = smk.wildcards
-    score_subject(
-        smk.input.synth,
-        smk.input.slices,
-        smk.output[0],
-        {"space": w.space, "input": w.input, "loss": w.loss},
-    )
+    score_subject(smk.input.synth, smk.input.slices, smk.output[0], smk.params.condition)

@@ -12,6 +12,8 @@ import nibabel as nib
 import numpy as np
 
 from workflow_scripts import registration as reg
+from workflow_scripts.derivatives import write_sidecar
+from workflow_scripts.layout import SPACE_NAME, TEMPLATE, XFORM_CODE
 from workflow_scripts.nifti_io import load_volume, save_nifti, write_json
 
 log = logging.getLogger(__name__)
@@ -31,12 +33,16 @@ def reorient(in_file, out_file, subject: str, modality: str, pet_4d: str = "mean
 
 
 def reorient_job(smk) -> None:
-    reorient(
-        smk.input[0],
-        smk.output[0],
-        smk.wildcards.subject,
-        smk.wildcards.mod,
-        smk.params.pet_4d,
+    info = reorient(
+        smk.input[0], smk.output.image, smk.params.subject, smk.params.mod, smk.params.pet_4d
+    )
+    write_sidecar(
+        smk.output.image,
+        sources=[smk.input[0]],
+        skull_stripped=False,
+        Description="the input image with its voxel axes permuted/flipped to RAS+ (no "
+        "interpolation); 4D PET averaged over frames",
+        OrientationIn=info["orientation_in"],
     )
 
 
@@ -44,18 +50,25 @@ def skullstrip_job(smk) -> None:
     from workflow_scripts.skullstrip import skull_strip  # nipype is slow to import
 
     cfg = smk.params.settings
-    mod = smk.wildcards.mod
-    skull_strip(
+    mod = smk.params.mod
+    record = skull_strip(
         smk.input[0],
         smk.output.brain,
         smk.output.mask,
         smk.output.json,
-        subject=smk.wildcards.subject,
+        subject=smk.params.subject,
         modality=mod,
         backend=cfg["backend"],
         frac=cfg["frac_mri"] if mod == "T1w" else cfg["frac_pet"],
         robust=cfg["robust"],
     )
+    _brain_sidecars(smk, record)
+
+
+def _brain_sidecars(smk, record: dict) -> None:
+    """BIDS sidecars of a brain image and its mask (the method's record goes with the image)."""
+    write_sidecar(smk.output.brain, sources=[smk.input[0]], skull_stripped=True, **record)
+    write_sidecar(smk.output.mask, sources=[smk.input[0]], Type="Brain")
 
 
 def spectmask_job(smk) -> None:
@@ -64,14 +77,12 @@ def spectmask_job(smk) -> None:
     cfg = smk.params.settings
     img = nib.load(smk.input[0])
     mask, info = spect_brain_mask(
-        img, subject=smk.wildcards.subject, method=cfg["method"], fraction=cfg["fraction"]
+        img, subject=smk.params.subject, method=cfg["method"], fraction=cfg["fraction"]
     )
     data = np.asarray(img.dataobj, dtype=np.float32)
     save_nifti((data * mask).astype(np.float32), smk.output.brain, affine=img.affine)
     save_nifti(mask.astype(np.uint8), smk.output.mask, affine=img.affine)
-    write_json(
-        {"subject": smk.wildcards.subject, "modality": smk.wildcards.mod, **info}, smk.output.json
-    )
+    _brain_sidecars(smk, {"Method": "SPECT intensity histogram", **info})
 
 
 def working_resolution(grid_cfg: dict) -> float:
@@ -82,7 +93,7 @@ def working_resolution(grid_cfg: dict) -> float:
 def register_mri_job(smk) -> None:
     """Rigid PET/SPECT/ictal -> MRI."""
     reg.set_threads(smk.threads)
-    s, mod = smk.wildcards.subject, smk.wildcards.mod
+    s, mod = smk.params.subject, smk.params.mod
     record = reg.register(
         nib.load(smk.input.mri),
         nib.load(smk.input.moving),
@@ -94,13 +105,22 @@ def register_mri_job(smk) -> None:
         moving_mask=nib.load(smk.input.moving_mask),
         working_mm=working_resolution(smk.params.grid),
     )
-    write_json({"subject": s, "moving": mod, "fixed": "T1w", **record}, smk.output.json)
+    write_json(
+        {
+            "Sources": [str(smk.input.moving), str(smk.input.mri)],
+            "FromSpace": f"{mod} scanner space",
+            "ToSpace": "T1w",
+            "Software": "ANTs (antspyx), ITK transform file",
+            **record,
+        },
+        smk.output.json,
+    )
 
 
 def register_template_job(smk) -> None:
     """Affine MRI -> MNI152 (nilearn's ICBM 2009 brain)."""
     reg.set_threads(smk.threads)
-    s = smk.wildcards.subject
+    s = smk.params.subject
     template = reg.template_brain(2.0)
     record = reg.register(
         template,
@@ -114,7 +134,14 @@ def register_template_job(smk) -> None:
         working_mm=working_resolution(smk.params.grid),
     )
     write_json(
-        {"subject": s, "moving": "T1w", "fixed": "MNI152NLin2009cSym", **record}, smk.output.json
+        {
+            "Sources": [str(smk.input.mri)],
+            "FromSpace": "T1w",
+            "ToSpace": TEMPLATE,
+            "Software": "ANTs (antspyx), ITK transform file",
+            **record,
+        },
+        smk.output.json,
     )
 
 
@@ -140,12 +167,20 @@ def study_grid(space: str, grid_cfg: dict, mri_mask: str | None = None) -> nib.N
 def space_job(smk) -> None:
     """Resample one modality (and its mask) onto a space's grid through its transforms."""
     reg.set_threads(smk.threads)
-    space, mod = smk.wildcards.space, smk.params.modality
+    space, mod, label = smk.params.space_name, smk.params.modality, smk.wildcards.space
     grid = study_grid(space, smk.params.grid, smk.input.mri_mask)
     to_mri = [smk.input.xfm] if "xfm" in smk.input.keys() else []
     to_mni = [smk.input.template_xfm] if space == "template" else []
     transforms = to_mni + to_mri  # antsApplyTransforms order: last is applied first
-    reg.resample(smk.input.image, grid, transforms, smk.output.image, interpolation="linear")
+    code = XFORM_CODE[label]
+    reg.resample(
+        smk.input.image, grid, transforms, smk.output.image, interpolation="linear", code=code
+    )
+    # the T1w image defines space-T1w's grid; every other image refers to it
+    ref = label if space == "template" or mod == "T1w" else smk.params.reference
+    sources = [smk.input.image, *transforms]
+    stripped = mod != "ictal"
+    write_sidecar(smk.output.image, sources=sources, skull_stripped=stripped, spatial_reference=ref)
     if "mask" in smk.input.keys():
         reg.resample(
             smk.input.mask,
@@ -154,8 +189,15 @@ def space_job(smk) -> None:
             smk.output.mask,
             interpolation="nearestNeighbor",
             dtype=np.uint8,
+            code=code,
         )
-    log.info("sub-%s %s -> space-%s through %s", smk.wildcards.subject, mod, space, transforms)
+        write_sidecar(
+            smk.output.mask,
+            sources=[smk.input.mask, *transforms],
+            spatial_reference=ref,
+            Type="Brain",
+        )
+    log.info("sub-%s %s -> space-%s through %s", smk.params.subject, mod, label, transforms)
 
 
 def qc_job(smk) -> None:
@@ -172,8 +214,13 @@ def qc_job(smk) -> None:
 def noiseless_job(smk) -> None:
     """Snakemake entry (rule noiseless_spect): the truth SPECT through the SPECT's transforms."""
     reg.set_threads(smk.threads)
-    grid = study_grid(smk.wildcards.space, smk.params.grid, smk.input.mri_mask)
-    transforms = ([smk.input.template_xfm] if smk.wildcards.space == "template" else []) + [
-        smk.input.xfm
-    ]
-    reg.resample(smk.input.image, grid, transforms, smk.output[0])
+    label = smk.wildcards.space
+    grid = study_grid(SPACE_NAME[label], smk.params.grid, smk.input.mri_mask)
+    transforms = ([smk.input.template_xfm] if label == TEMPLATE else []) + [smk.input.xfm]
+    reg.resample(smk.input.image, grid, transforms, smk.output.image, code=XFORM_CODE[label])
+    write_sidecar(
+        smk.output.image,
+        sources=[smk.input.image, *transforms],
+        spatial_reference=label if label == TEMPLATE else smk.params.reference,
+        Description="the simulator's noiseless expected interictal SPECT (truth, demo only)",
+    )

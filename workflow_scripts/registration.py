@@ -162,8 +162,10 @@ def resample(
     *,
     interpolation: str = "linear",
     dtype=np.float32,
+    code: int = 1,
 ) -> nib.Nifti1Image:
-    """Apply ANTs transforms (fixed <- moving stack, antsApplyTransforms order) onto a grid."""
+    """Apply ANTs transforms (fixed <- moving stack, antsApplyTransforms order) onto a grid.
+    `code`: the NIfTI sform/qform code of the result (1 scanner anatomical, 4 MNI152)."""
     ants = _ants()
     tmp = Path(tempfile.mkdtemp(prefix="spectsynth-rs-"))
     try:
@@ -187,7 +189,7 @@ def resample(
     else:
         data = np.clip(data, 0, None) if data.min() >= -1e-3 else data
     result = nib.Nifti1Image(data.astype(dtype), reference.affine)
-    save_nifti(result, out_file)
+    save_nifti(result, out_file, code=code)
     return result
 
 

@@ -255,7 +255,7 @@ def slices_job(smk) -> None:
         smk.input.brainmask,
         subject=smk.wildcards.subject,
         split=smk.params.split,
-        space=smk.wildcards.space,
+        space=smk.params.space_name,
         n_slices=cfg["n_slices"],
         size=cfg["size"],
         min_brain_fraction=cfg["min_brain_fraction"],

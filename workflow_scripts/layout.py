@@ -1,0 +1,283 @@
+"""Every path and name of a run, in one place: inputs, BIDS-Derivatives outputs, work folders,
+wildcards and condition names. Rules and jobs build paths from here; nothing else spells them.
+
+Output folder (``out_dir``) is a BIDS-Derivatives dataset::
+
+    dataset_description.json, .bidsignore
+    sub-<label>/[ses-<label>/]<anat|pet|spect>/    one image of the subject, in the session of
+        sub-<label>[_ses-<label>][_acq-<ictal|interictal>]_<desc-...|space-...|from-...>_<suffix>
+    sub-<label>/spect/                              synthetic SPECT (subject level: it is made
+        sub-<label>_acq-interictal_space-<space>_desc-<condition>_spect.nii.gz   from MRI/PET)
+    slices/ models/ metrics/ tables/ figures/ qc/ siscom/ inputs/ logs/ benchmarks/
+                                                    work files and group results (.bidsignore)
+
+An *image prefix* (wildcard ``prefix``) names one input image of one subject, e.g.
+``sub-P001/ses-2/spect/sub-P001_ses-2_acq-interictal``; everything derived from that image
+extends it. Subject-level files use the wildcard ``subject`` (the label without ``sub-``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# --- vocabulary --------------------------------------------------------------------------------
+
+ROLES = ("t1w", "pet", "spect", "ictal")  # the input images of a subject
+# Which roles a model input needs.
+INPUT_ROLES = {"mri": ("t1w",), "pet": ("pet",), "mri_pet": ("t1w", "pet")}
+MODEL_INPUTS = tuple(INPUT_ROLES)
+LOSSES = ("l1_bce", "l1_bce_ssim")
+SPLITS = ("train", "test", "validation", "predict")
+
+
+@dataclass(frozen=True)
+class Role:
+    datatype: str  # BIDS datatype folder
+    suffix: str  # BIDS suffix
+    entities: str  # fixed entities this tool adds to tell roles apart ("" or "_acq-...")
+
+
+ROLE = {
+    "t1w": Role("anat", "T1w", ""),
+    "pet": Role("pet", "pet", ""),
+    "spect": Role("spect", "spect", "_acq-interictal"),
+    "ictal": Role("spect", "spect", "_acq-ictal"),
+}
+
+# The study's two spaces (config names) and their BIDS `space-` labels. nilearn's MNI152 brain is
+# the ICBM152 2009 release a, asymmetric (its docstring says so): TemplateFlow's MNI152NLin2009aAsym.
+TEMPLATE = "MNI152NLin2009aAsym"
+SPACE_LABEL = {"native": "T1w", "template": TEMPLATE}
+SPACE_NAME = {label: name for name, label in SPACE_LABEL.items()}
+# NIfTI sform/qform codes: 1 scanner anatomical (the MRI's own world), 4 MNI152.
+XFORM_CODE = {"T1w": 1, TEMPLATE: 4}
+
+_LABEL = "[A-Za-z0-9]+"
+WILDCARDS = {
+    "subject": _LABEL,
+    "prefix": rf"sub-{_LABEL}/(ses-{_LABEL}/)?(anat|pet|spect)/sub-{_LABEL}(_ses-{_LABEL})?"
+    r"(_acq-(ictal|interictal))?",
+    "suffix": "T1w|pet|spect",
+    "space": "|".join(SPACE_LABEL.values()),
+}
+
+# Demo (simulated) cohort: where the simulator writes each role (no sessions).
+DEMO_INPUT = {
+    "t1w": "sub-{subject}/anat/sub-{subject}_T1w.nii.gz",
+    "pet": "sub-{subject}/pet/sub-{subject}_trc-FDG_pet.nii.gz",
+    "spect": "sub-{subject}/spect/sub-{subject}_acq-interictal_spect.nii.gz",
+    "ictal": "sub-{subject}/spect/sub-{subject}_acq-ictal_spect.nii.gz",
+}
+SIMULATION_DIR = "derivatives/simulation"
+
+
+def camel(text: str) -> str:
+    """'mri_pet' -> 'MriPet' (BIDS labels are alphanumeric)."""
+    return "".join(part.capitalize() for part in text.split("_"))
+
+
+def condition_desc(model_input: str, loss: str) -> str:
+    """A condition's `desc-` label (model folders, synthetic SPECT): 'synth' + input + loss,
+    e.g. synthMriPetL1BceSsim."""
+    return f"synth{camel(model_input)}{camel(loss)}"
+
+
+CONDITIONS = {condition_desc(i, lo): (i, lo) for i in MODEL_INPUTS for lo in LOSSES}
+
+
+def parse_condition(desc: str) -> tuple[str, str]:
+    """(model input, loss) of a condition's desc label."""
+    if desc not in CONDITIONS:
+        raise ValueError(f"unknown condition {desc!r}; known: {sorted(CONDITIONS)}")
+    return CONDITIONS[desc]
+
+
+WILDCARDS["condition"] = "|".join(CONDITIONS)
+
+
+def condition_name(space: str, model_input: str, loss: str) -> str:
+    """How tables and figures name a condition (config space names): native/mri/l1_bce."""
+    return f"{space}/{model_input}/{loss}"
+
+
+def image_prefix(subject: str, role: str, session: str | None = None) -> str:
+    """The BIDS prefix (folder and entities, no suffix) of a subject's image of one role."""
+    r = ROLE[role]
+    ses_dir = f"ses-{session}/" if session else ""
+    ses = f"_ses-{session}" if session else ""
+    return f"sub-{subject}/{ses_dir}{r.datatype}/sub-{subject}{ses}{r.entities}"
+
+
+_PREFIX = re.compile(
+    rf"sub-(?P<subject>{_LABEL})/(?:ses-(?P<session>{_LABEL})/)?(?P<datatype>anat|pet|spect)/"
+    rf"sub-(?P=subject)(?:_ses-(?P=session))?(?:_acq-(?P<acq>ictal|interictal))?$"
+)
+
+
+def parse_prefix(prefix: str) -> tuple[str, str | None, str]:
+    """(subject, session or None, role) of an image prefix; ValueError when it is not one."""
+    m = _PREFIX.match(prefix)
+    if not m:
+        raise ValueError(f"not an image prefix of this workflow: {prefix!r}")
+    for role, r in ROLE.items():
+        if r.datatype == m["datatype"] and r.entities == (f"_acq-{m['acq']}" if m["acq"] else ""):
+            return m["subject"], m["session"], role
+    raise ValueError(f"no role has datatype {m['datatype']} with acq {m['acq']}: {prefix!r}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of one run. Methods with wildcard arguments left out return Snakemake patterns."""
+
+    out: Path
+    bids: Path
+
+    # ---- group folders (not BIDS; listed in the derivatives' .bidsignore) ----
+    @property
+    def logs(self) -> Path:
+        return self.out / "logs"
+
+    @property
+    def benchmarks(self) -> Path:
+        return self.out / "benchmarks"
+
+    @property
+    def tables(self) -> Path:
+        return self.out / "tables"
+
+    @property
+    def figures(self) -> Path:
+        return self.out / "figures"
+
+    @property
+    def siscom(self) -> Path:
+        return self.out / "siscom"
+
+    WORK_FOLDERS = ("slices", "models", "metrics", "tables", "figures", "qc", "siscom")
+    WORK_FOLDERS += ("inputs", "logs", "benchmarks")
+
+    def description(self) -> Path:
+        return self.out / "dataset_description.json"
+
+    def bidsignore(self) -> Path:
+        return self.out / ".bidsignore"
+
+    # ---- input gate ----
+    def inputs_report(self, subject: str = "{subject}") -> Path:
+        return self.out / "inputs" / f"sub-{subject}_inputs.json"
+
+    def gate(self) -> Path:
+        return self.out / "inputs" / "input_gate.json"
+
+    def excluded_table(self) -> Path:
+        return self.tables / "excluded_subjects.tsv"
+
+    # ---- per-image derivatives (wildcards prefix, suffix, space) ----
+    def reoriented(self, prefix: str = "{prefix}", suffix: str = "{suffix}") -> Path:
+        return self.out / f"{prefix}_desc-reoriented_{suffix}.nii.gz"
+
+    def brain(self, prefix: str = "{prefix}", suffix: str = "{suffix}") -> Path:
+        """Skull-stripped (MRI, PET) or histogram-masked (SPECT) image in its own space."""
+        return self.out / f"{prefix}_desc-brain_{suffix}.nii.gz"
+
+    def brain_mask(self, prefix: str = "{prefix}") -> Path:
+        return self.out / f"{prefix}_desc-brain_mask.nii.gz"
+
+    def to_mri_xfm(self, prefix: str = "{prefix}") -> Path:
+        """Rigid transform of an image's own (scanner) space to its subject's T1w."""
+        return self.out / f"{prefix}_from-orig_to-T1w_mode-image_xfm.mat"
+
+    def to_template_xfm(self, prefix: str = "{prefix}") -> Path:
+        return self.out / f"{prefix}_from-T1w_to-{TEMPLATE}_mode-image_xfm.mat"
+
+    def in_space(
+        self,
+        prefix: str = "{prefix}",
+        suffix: str = "{suffix}",
+        space: str = "{space}",
+        desc="brain",
+    ) -> Path:
+        """An image resampled onto a space's grid (space: BIDS label)."""
+        return self.out / f"{prefix}_space-{space}_desc-{desc}_{suffix}.nii.gz"
+
+    def mask_in_space(self, prefix: str = "{prefix}", space: str = "{space}") -> Path:
+        return self.out / f"{prefix}_space-{space}_desc-brain_mask.nii.gz"
+
+    @staticmethod
+    def sidecar(image: str | Path) -> Path:
+        """The JSON sidecar of a NIfTI (or the record beside a transform)."""
+        name = Path(image).name
+        for ext in (".nii.gz", ".nii", ".mat"):
+            if name.endswith(ext):
+                return Path(image).with_name(name[: -len(ext)] + ".json")
+        raise ValueError(f"no sidecar convention for {image}")
+
+    # ---- subject-level work files ----
+    def slices(self, subject: str = "{subject}", space: str = "{space}") -> Path:
+        return self.out / "slices" / f"space-{space}" / f"sub-{subject}_slices.npz"
+
+    def qc_preprocess(self, subject: str = "{subject}", space: str = "{space}") -> Path:
+        return self.out / "qc" / "preprocess" / f"sub-{subject}_space-{space}_qc.png"
+
+    def qc_simulate(self, subject: str = "{subject}") -> Path:
+        return self.out / "qc" / "simulate" / f"sub-{subject}_simulate.png"
+
+    # ---- models and predictions (wildcards space: BIDS label, condition: see condition_desc) ----
+    def model_dir(self, space: str = "{space}", condition: str = "{condition}") -> Path:
+        return self.out / "models" / f"space-{space}" / f"desc-{condition}"
+
+    def synthetic(self, subject="{subject}", space="{space}", condition="{condition}") -> Path:
+        """The synthetic interictal SPECT volume (BIDS derivative, subject level)."""
+        return (
+            self.out
+            / f"sub-{subject}"
+            / "spect"
+            / f"sub-{subject}_acq-interictal_space-{space}_desc-{condition}_spect.nii.gz"
+        )
+
+    def synth_slices(self, subject="{subject}", space="{space}", condition="{condition}") -> Path:
+        return self.model_dir(space, condition) / "synth" / f"sub-{subject}_synthslices.npz"
+
+    def metrics(self, subject="{subject}", space="{space}", condition="{condition}") -> Path:
+        return (
+            self.out
+            / "metrics"
+            / f"space-{space}"
+            / f"desc-{condition}"
+            / f"sub-{subject}_metrics.tsv"
+        )
+
+    def baselines(self, space: str = "{space}") -> Path:
+        return self.out / "metrics" / "baselines" / f"space-{space}.tsv"
+
+    def montage(self, space: str = "{space}", loss: str = "{loss}") -> Path:
+        return self.figures / f"montage_space-{space}_loss-{loss}.png"
+
+    def siscom_subject(self, subject: str = "{subject}", ext: str = "tsv") -> Path:
+        return self.siscom / f"sub-{subject}" / f"sub-{subject}_siscom.{ext}"
+
+    # ---- simulator (demo cohort only) ----
+    def demo_input(self, role: str, subject: str = "{subject}") -> Path:
+        return self.bids / DEMO_INPUT[role].format(subject=subject)
+
+    def simulation_truth(self, subject: str = "{subject}") -> Path:
+        return (
+            self.bids
+            / SIMULATION_DIR
+            / f"sub-{subject}"
+            / f"sub-{subject}_desc-truth_transforms.json"
+        )
+
+    def simulation_noiseless(self, subject: str = "{subject}") -> Path:
+        return (
+            self.bids
+            / SIMULATION_DIR
+            / f"sub-{subject}"
+            / f"sub-{subject}_acq-interictal_desc-noiseless_spect.nii.gz"
+        )
+
+    # ---- logs and benchmarks ----
+    def log(self, stage: str, name: str) -> Path:
+        return self.logs / stage / f"{name}.log"
