@@ -132,7 +132,8 @@ def save_nifti(
     affine: np.ndarray | None = None,
     dtype: Any = None,
 ) -> Path:
-    """Write a NIfTI atomically with sform = qform (code 1) and identifying fields cleared."""
+    """Write a NIfTI atomically with sform = qform (code 1), units mm and s, and identifying
+    fields cleared."""
     path = Path(path)
     if isinstance(img, np.ndarray):
         if affine is None:
@@ -144,6 +145,7 @@ def save_nifti(
         img = nib.Nifti1Image(data if dtype is None else data.astype(dtype), affine)
     img.set_sform(affine, code=1)
     img.set_qform(affine, code=1)
+    img.header.set_xyzt_units("mm", "sec")  # affines are in mm; BIDS validators warn if unset
     for field in SCRUBBED_FIELDS:
         img.header[field] = b""
     suffix = ".nii.gz" if path.name.endswith(".gz") else ".nii"
