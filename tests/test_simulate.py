@@ -12,6 +12,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from workflow_scripts.cohort import SPLITS
 from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir, write_dataset
 from workflow_scripts.simulate.modalities import (
     activity_maps,
@@ -19,6 +20,7 @@ from workflow_scripts.simulate.modalities import (
     sample_on_grid,
     subject_tissues,
 )
+from workflow_scripts.simulate.subject import frame_decay_correction_factor
 
 SCALE = 3.0
 
@@ -65,6 +67,7 @@ def test_orientation_voxel_size_and_matrix(cohort):
         sform, scode = img.header.get_sform(coded=True)
         qform, qcode = img.header.get_qform(coded=True)
         assert scode == 1 and qcode == 1 and np.allclose(sform, qform, atol=1e-4)
+        assert img.header.get_xyzt_units() == ("mm", "sec")
     assert len({tuple(np.round(img.affine, 3).ravel()) for img in (t1, pet, spect)}) == 3
 
 
@@ -176,6 +179,28 @@ def test_bids_metadata(cohort):
         (cohort / "sub-01" / "spect" / "sub-01_acq-interictal_spect.json").read_text()
     )
     assert side["TracerName"] == "HMPAO" and side["Units"] == "counts"
+    pet = json.loads((cohort / "sub-01" / "pet" / "sub-01_trc-FDG_pet.json").read_text())
+    assert (pet["TracerName"], pet["TracerRadionuclide"], pet["Units"]) == ("FDG", "F18", "kBq/mL")
+    # one static frame: as many frame times as volumes in the 3D image
+    assert len(pet["FrameTimesStart"]) == len(pet["FrameDuration"]) == 1
+    assert pet["ScanStart"] == pet["FrameTimesStart"][0] > pet["InjectionStart"] == 0
+    levels = json.loads((cohort / "participants.json").read_text())["split"]["Levels"]
+    assert tuple(levels) == SPLITS
+    assert "**/spect" in (cohort / ".bidsignore").read_text().splitlines()
+    assert (cohort / "README").read_text().startswith("# spectsynth")
+    assert desc["Authors"] and desc["DatasetType"] == "raw"
+    deriv = json.loads(
+        (cohort / "derivatives" / "simulation" / "dataset_description.json").read_text()
+    )
+    assert deriv["DatasetType"] == "derivative" and deriv["GeneratedBy"][0]["Name"] == "spectsynth"
+
+
+def test_decay_correction_factor_of_a_frame():
+    half_life = 100.0
+    assert frame_decay_correction_factor(0.0, 1e-6, half_life) == pytest.approx(1.0)
+    assert frame_decay_correction_factor(half_life, 1e-6, half_life) == pytest.approx(2.0)
+    # a long frame: its mean lies between the decay at its start and at its end
+    assert 2.0 < frame_decay_correction_factor(half_life, half_life, half_life) < 4.0
 
 
 def test_qc_png_is_written(cohort):

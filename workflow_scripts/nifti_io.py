@@ -133,8 +133,9 @@ def save_nifti(
     dtype: Any = None,
     code: int = 1,
 ) -> Path:
-    """Write a NIfTI atomically with sform = qform and identifying fields cleared.
-    `code`: the sform/qform code, 1 (scanner anatomical) unless the grid is a template's (4)."""
+    """Write a NIfTI atomically with sform = qform, units mm and s, and identifying fields
+    cleared. `code`: the sform/qform code, 1 (scanner anatomical) unless the grid is a
+    template's (4, MNI)."""
     path = Path(path)
     if isinstance(img, np.ndarray):
         if affine is None:
@@ -146,6 +147,7 @@ def save_nifti(
         img = nib.Nifti1Image(data if dtype is None else data.astype(dtype), affine)
     img.set_sform(affine, code=code)
     img.set_qform(affine, code=code)
+    img.header.set_xyzt_units("mm", "sec")  # affines are in mm; BIDS validators warn if unset
     for field in SCRUBBED_FIELDS:
         img.header[field] = b""
     suffix = ".nii.gz" if path.name.endswith(".gz") else ".nii"
