@@ -48,6 +48,7 @@ rule derivatives_description:
     output:
         L.description(),
         L.bidsignore(),
+        L.readme(),
     log:
         L.log("derivatives", "dataset_description"),
     conda:

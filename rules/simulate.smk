@@ -43,6 +43,9 @@ rule simulate_dataset:
     output:
         L.bids / "participants.tsv",
         L.bids / "dataset_description.json",
+        L.bids / "participants.json",
+        L.bids / "README",
+        L.bids / ".bidsignore",
     log:
         L.log("simulate", "dataset"),
     conda:

@@ -147,3 +147,34 @@ def test_derivatives_carry_sessions_and_spaces(hospital_run):
     )
     assert any(s.startswith("bids:raw:sub-P003/ses-ictal/spect/") for s in side["Sources"])
     assert (spect / "sub-P003_ses-ictal_acq-ictal_from-orig_to-T1w_mode-image_xfm.mat").exists()
+
+
+@pytest.mark.slow
+def test_hospital_derivatives_pass_the_bids_validator(hospital_run):
+    from workflow_scripts.bids_validator import run_validator
+
+    result = run_validator(hospital_run[0] / "out", derivative=True)
+    assert not result.errors, result.report()
+
+
+def test_simulation_rules_exist_only_when_simulating(tmp_path):
+    """No simulator rule is even defined on real data."""
+    bids = tmp_path / "bids"
+    bids.mkdir()
+    (bids / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.10.0"}')
+    (bids / "participants.tsv").write_text("participant_id\tsplit\nsub-A1\ttrain\nsub-B2\ttest\n")
+    for s in ("A1", "B2"):
+        for rel in (f"anat/sub-{s}_T1w.nii.gz", f"spect/sub-{s}_acq-interictal_spect.nii.gz"):
+            (bids / f"sub-{s}" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (bids / f"sub-{s}" / rel).write_bytes(b"")
+    base = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+    cfg = ["--config", f"bids_dir={bids}", f"out_dir={tmp_path / 'out'}"]
+    real = subprocess.run(
+        [*base, "--list-rules", *cfg, "simulate={enabled: false}", "evaluate={splits: [test]}"],
+        capture_output=True,
+        text=True,
+    )
+    assert real.returncode == 0, real.stderr[-3000:]
+    assert "reorient" in real.stdout and "simulate" not in real.stdout
+    demo = subprocess.run([*base, "--list-rules", *cfg], capture_output=True, text=True)
+    assert "simulate_subject" in demo.stdout

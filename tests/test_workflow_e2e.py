@@ -174,3 +174,11 @@ def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
     assert {"check_inputs", "reorient", "skullstrip_t1w", "slices", "predict"} <= set(rules)
     assert subjects == {"05"}, subjects
     assert target.exists() and nib.load(target).get_fdata().max() > 0
+
+
+@pytest.mark.slow
+def test_derivatives_pass_the_bids_validator(finished_run):
+    from workflow_scripts.bids_validator import run_validator
+
+    result = run_validator(finished_run / "out", derivative=True)
+    assert not result.errors, result.report()

@@ -19,6 +19,17 @@ CODE_URL = "https://github.com/spectsynth/spectsynth"
 BIDS_VERSION = "1.10.0"
 
 
+README = """spectsynth derivatives
+=====================
+
+Preprocessed MRI, PET and SPECT of the dataset in {bids} (reoriented, skull-stripped or masked,
+registered, resampled onto the subject's T1w grid and the MNI152NLin2009aAsym grid), the
+transforms between them, and synthetic interictal SPECT made by pix2pix models from the MRI
+and/or PET. Each image has a JSON sidecar naming its sources. Group results (models, tables,
+figures, SISCOM) are in the folders listed in .bidsignore. See spectsynth's README.
+"""
+
+
 def dataset_root(path: str | Path) -> Path:
     """The dataset folder that holds a file: the parent of its `sub-*` folder."""
     path = Path(path).absolute()
@@ -79,18 +90,24 @@ def write_description(layout: Layout) -> None:
             "BIDSVersion": BIDS_VERSION,
             "DatasetType": "derivative",
             "GeneratedBy": [{"Name": "spectsynth", "Version": version(), "CodeURL": CODE_URL}],
+            "Authors": ["spectsynth developers"],
             "SourceDatasets": [{"URL": layout.bids.absolute().as_uri()}],
             "DatasetLinks": {"raw": layout.bids.absolute().as_uri()},
         },
         layout.description(),
     )
-    folders = "".join(f"/{name}/\n" for name in Layout.WORK_FOLDERS)
+    # gitignore-style; a trailing slash would leave the folder itself reported
+    folders = "".join(f"/{name}\n" for name in Layout.WORK_FOLDERS)
     write_text(
         "# Work files and group results of spectsynth: not BIDS images\n"
         + folders
-        + "# SPECT is not a BIDS datatype yet\nspect/\n",
+        + "/results_summary.md\n"
+        + "# Not covered by the BIDS specification yet (1.11): SPECT, spatial transforms\n"
+        + "# (BEP014), brain masks of PET images\n"
+        + "**/spect\n*_xfm.*\n**/pet/*_mask.*\n",
         layout.bidsignore(),
     )
+    write_text(README.format(bids=layout.bids), layout.readme())
 
 
 def description_job(smk) -> None:

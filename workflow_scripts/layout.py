@@ -164,6 +164,9 @@ class Layout:
     def bidsignore(self) -> Path:
         return self.out / ".bidsignore"
 
+    def readme(self) -> Path:
+        return self.out / "README"
+
     # ---- input gate ----
     def inputs_report(self, subject: str = "{subject}") -> Path:
         return self.out / "inputs" / f"sub-{subject}_inputs.json"

@@ -40,6 +40,7 @@ def reorient_job(smk) -> None:
         smk.output.image,
         sources=[smk.input[0]],
         skull_stripped=False,
+        spatial_reference=smk.input[0],
         Description="the input image with its voxel axes permuted/flipped to RAS+ (no "
         "interpolation); 4D PET averaged over frames",
         OrientationIn=info["orientation_in"],
@@ -67,8 +68,16 @@ def skullstrip_job(smk) -> None:
 
 def _brain_sidecars(smk, record: dict) -> None:
     """BIDS sidecars of a brain image and its mask (the method's record goes with the image)."""
-    write_sidecar(smk.output.brain, sources=[smk.input[0]], skull_stripped=True, **record)
-    write_sidecar(smk.output.mask, sources=[smk.input[0]], Type="Brain")
+    own = {"sources": [smk.input[0]], "spatial_reference": smk.input[0]}
+    what = "skull-stripped" if smk.params.mod in ("T1w", "pet") else "masked by its histogram"
+    write_sidecar(
+        smk.output.brain,
+        skull_stripped=True,
+        Description=f"the reoriented image, {what}",
+        **own,
+        **record,
+    )
+    write_sidecar(smk.output.mask, Type="Brain", Description="brain mask", **own)
 
 
 def spectmask_job(smk) -> None:
@@ -180,7 +189,13 @@ def space_job(smk) -> None:
     ref = label if space == "template" or mod == "T1w" else smk.params.reference
     sources = [smk.input.image, *transforms]
     stripped = mod != "ictal"
-    write_sidecar(smk.output.image, sources=sources, skull_stripped=stripped, spatial_reference=ref)
+    write_sidecar(
+        smk.output.image,
+        sources=sources,
+        skull_stripped=stripped,
+        spatial_reference=ref,
+        Description=f"{mod} resampled onto the {space} grid ({label})",
+    )
     if "mask" in smk.input.keys():
         reg.resample(
             smk.input.mask,
@@ -196,6 +211,7 @@ def space_job(smk) -> None:
             sources=[smk.input.mask, *transforms],
             spatial_reference=ref,
             Type="Brain",
+            Description=f"{mod} brain mask resampled onto the {space} grid ({label})",
         )
     log.info("sub-%s %s -> space-%s through %s", smk.params.subject, mod, label, transforms)
 

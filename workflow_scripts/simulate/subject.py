@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow_scripts.cohort import SPLITS
+from workflow_scripts.layout import SIMULATION_DIR, Layout
 from workflow_scripts.nifti_io import save_nifti, write_json, write_text
 from workflow_scripts.simulate.modalities import (
     PET_FWHM_MM,
@@ -48,17 +49,14 @@ def _bias_field(shape, rng: np.random.Generator, strength: float = 0.15) -> np.n
 
 
 def bids_paths(bids: Path, subject: str) -> dict[str, Path]:
-    s = f"sub-{subject}"
-    return {
-        "T1w": bids / s / "anat" / f"{s}_T1w.nii.gz",
-        "pet": bids / s / "pet" / f"{s}_trc-FDG_pet.nii.gz",
-        "spect": bids / s / "spect" / f"{s}_acq-interictal_spect.nii.gz",
-        "ictal": bids / s / "spect" / f"{s}_acq-ictal_spect.nii.gz",
-    }
+    """The demo's image files of a subject (names from workflow_scripts.layout)."""
+    layout = Layout(Path(), Path(bids))
+    mods = {"T1w": "t1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
+    return {mod: layout.demo_input(role, subject) for mod, role in mods.items()}
 
 
 def truth_dir(bids: Path, subject: str) -> Path:
-    return bids / "derivatives" / "simulation" / f"sub-{subject}"
+    return Layout(Path(), Path(bids)).simulation_truth(subject).parent
 
 
 def simulate_subject(
@@ -109,7 +107,7 @@ def simulate_subject(
             if name == "spect":
                 save_nifti(
                     expected.astype(np.float32),
-                    tdir / f"sub-{subject}_acq-interictal_desc-noiseless_spect.nii.gz",
+                    Layout(Path(), bids).simulation_noiseless(subject),
                     affine=grid.affine,
                 )
         save_nifti(data, paths[name], affine=grid.affine)
@@ -119,7 +117,7 @@ def simulate_subject(
             _write_mask_sidecar(mask_path, paths[name], bids)
         images[name] = data
     truth = _truth(model)
-    write_json(truth, tdir / f"sub-{subject}_desc-truth_transforms.json")
+    write_json(truth, Layout(Path(), bids).simulation_truth(subject))
     _write_sidecars(model, truth, paths)
     if qc_png is not None:
         from workflow_scripts.simulate.qc import simulation_qc
@@ -442,7 +440,7 @@ def write_dataset(
         },
         bids / "dataset_description.json",
     )
-    deriv = bids / "derivatives" / "simulation"
+    deriv = bids / SIMULATION_DIR
     write_json(
         {
             "Name": "spectsynth simulation ground truth",
