@@ -75,7 +75,7 @@ def predict_job(smk) -> None:
     """Snakemake entry (rule predict)."""
     import torch
 
-    from workflow_scripts.derivatives import sha256, write_sidecar
+    from workflow_scripts.derivatives import dataset_root, sha256, write_sidecar
 
     torch.set_num_threads(max(1, int(smk.threads)))
     label, condition = smk.wildcards.space, smk.params.condition
@@ -96,7 +96,10 @@ def predict_job(smk) -> None:
         "MRI and/or PET slices",
         Model={
             "Condition": condition,
-            "Weights": str(smk.input.weights),
+            "Weights": Path(smk.input.weights)
+            .absolute()
+            .relative_to(dataset_root(smk.output.volume))
+            .as_posix(),
             "WeightsSHA256": sha256(smk.input.weights),
         },
     )
