@@ -175,10 +175,20 @@ def session_bids(root: Path) -> None:
 
 
 def session_config(config: dict, bids: Path) -> dict:
+    """The demo defaults, with the SPECT roles chosen by session: "*" lifts the default
+    acquisition filter (config files and --config merge into the defaults key by key)."""
     cfg = real_config(config, bids)
-    cfg["inputs"]["spect"] = {"datatype": "spect", "suffix": "spect", "session": "inter"}
-    cfg["inputs"]["ictal"] = {"datatype": "spect", "suffix": "spect", "session": "ictal"}
+    cfg["inputs"]["spect"].update(session="inter", acquisition="*")
+    cfg["inputs"]["ictal"].update(session="ictal", acquisition="*")
     return cfg
+
+
+def test_a_default_filter_left_in_place_matches_nothing(config, tmp_path):
+    session_bids(tmp_path)
+    cfg = real_config(config, tmp_path)
+    cfg["inputs"]["spect"].update(session="inter")  # acquisition: interictal still required
+    with pytest.raises(CohortError, match="split 'train' has no subject"):
+        build_cohort(cfg)
 
 
 def test_sessions_and_entity_filters_pick_each_role(config, tmp_path):

@@ -24,8 +24,9 @@ CONFIG = [
     "simulate={enabled: false}",
     # roles by session, no acq entity: the sessions tell ictal from interictal
     "inputs={participants: participants.tsv, t1w: {datatype: anat, suffix: T1w},"
-    " pet: {datatype: pet, suffix: pet}, spect: {datatype: spect, suffix: spect, session: interictal},"
-    " ictal: {datatype: spect, suffix: spect, session: ictal}}",
+    # (config files merge key by key: "*" lifts the default `acquisition` filter)
+    " pet: {datatype: pet, suffix: pet}, spect: {suffix: spect, session: interictal, acquisition: '*'},"
+    " ictal: {suffix: spect, session: ictal, acquisition: '*'}}",
     "exclude_participant_label=[P009]",
     "preprocess={grid: {shape: [32, 32, 24], voxel_mm: 6.0}}",
     "slices={n_slices: 8, size: 32}",

@@ -21,6 +21,7 @@ import pandas as pd
 from workflow_scripts.layout import DEMO_INPUT, INPUT_ROLES, ROLES, SPLITS, image_prefix
 
 NIFTI = [".nii.gz", ".nii"]
+ANY = "*"  # a filter value that matches any value (or none) of its entity
 LABEL = re.compile(r"^[A-Za-z0-9]+$")  # BIDS labels are alphanumeric
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,9 @@ def find_images(layout, subject: str, filters: dict) -> tuple[dict[str, Image], 
     """The image of each role for one subject, and an error when a role matches several files."""
     images, errors = {}, []
     for role in ROLES:
-        query = dict(filters[role])
+        # "*" releases a key: Snakemake merges --config / --configfile into the defaults key by
+        # key, so a default filter can be lifted but not deleted
+        query = {k: v for k, v in filters[role].items() if v != ANY}
         try:
             hits = layout.get(subject=subject, extension=NIFTI, return_type="object", **query)
         except ValueError as err:  # an entity pybids does not know
