@@ -269,8 +269,8 @@ def _select_participants(cohort: Cohort, config: dict) -> None:
             f"participant_label / exclude_participant_label name unknown subject(s) "
             f"{['sub-' + u for u in unknown]} (not in {cohort.bids_dir})"
         )
-    keep = cohort.table["subject"].map(lambda s: (not include or s in include) and s not in exclude)
-    cohort.table = cohort.table[keep].reset_index(drop=True)
+    keep = [(not include or s in include) and s not in exclude for s in cohort.table["subject"]]
+    cohort.table = cohort.table[np.array(keep, dtype=bool)].reset_index(drop=True)
 
 
 def _exclude_unusable(cohort: Cohort, problems: dict[str, str]) -> None:
@@ -293,7 +293,7 @@ def _exclude_unusable(cohort: Cohort, problems: dict[str, str]) -> None:
         keep.append(False)
         cohort.excluded.append((s, reason))
         log.warning("excluded %s", reason)
-    cohort.table = cohort.table[keep].reset_index(drop=True)
+    cohort.table = cohort.table[np.array(keep, dtype=bool)].reset_index(drop=True)
 
 
 def _report_unlisted(cohort: Cohort, on_disk: list[str]) -> None:
