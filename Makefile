@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.spectsynth-installed
 CORES ?= all
 
-.PHONY: demo test lint format report clean-results
+.PHONY: demo test lint format report clean-results check-envs
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt .
+
+# Each conda env of envs/ rebuilt from PyPI with its pins, its rules' modules imported and one job
+# of each of its rules run in it (no conda needed); records the result in docs/conda-envs.md.
+check-envs: $(STAMP)
+	$(BIN)/python scripts/check_envs.py --write-doc docs/conda-envs.md
