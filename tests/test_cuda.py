@@ -28,7 +28,7 @@ def test_trains_on_the_gpu_at_auto_precision_and_resumes(make_slices, tmp_path):
     stopped = train_condition(files, out, cond, cfg, gpus=1, stop_after_epochs=1)
     assert stopped == {"stopped_after_epoch": 1}
     state = load_checkpoint(out / "resume" / "last.pt")
-    assert "rng_cuda" in state and state["G"][next(iter(state["G"]))].device.type == "cpu"
+    assert "rng_cuda" in state
     last = train_condition(files, out, cond, cfg, gpus=1)  # resumes
     assert all(torch.isfinite(torch.tensor(v)) for k, v in last.items() if k != "epoch")
     run = json.loads((out / "train_config.json").read_text())["run"]
