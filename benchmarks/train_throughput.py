@@ -13,6 +13,10 @@ relative to the step: the batch loader (index the resident set, jitter, mirror) 
 checkpoint of the full state, amortised over an epoch of the paper's size (3,000 slices = 375
 steps at batch 8).
 
+--timer cpu: time steps by the process's CPU seconds instead of the wall clock, for a shared
+machine where other jobs take cores (use it with --threads 1: OpenMP threads that wait spin,
+so CPU time overstates the work of more than one).
+
 --reference: a folder holding `networks.py` of junyanz/pytorch-CycleGAN-and-pix2pix (kept
 outside this repository). Its unet_S generator and basic PatchGAN are then trained with the
 reference's update order (its pix2pix_model.optimize_parameters, written out below), batch 8,
@@ -141,15 +145,18 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+TIMER = time.perf_counter  # --timer cpu: time.process_time
+
+
 def timed_steps(step, x, y, device, steps: int) -> float:
     """Seconds per step (the loss tensor is read once at the end: no per-step host sync)."""
     sync(device)
-    t0 = time.perf_counter()
+    t0 = TIMER()
     for _ in range(steps):
         losses = step(x, y)
     losses.cpu()
     sync(device)
-    return (time.perf_counter() - t0) / steps
+    return (TIMER() - t0) / steps
 
 
 def loader_seconds(size: int, device: torch.device, batches: int) -> float:
@@ -241,13 +248,17 @@ def main() -> None:
     parser.add_argument(
         "--gpu-peak-tflops", type=float, help="dense peak for the MFU (else looked up by name)"
     )
+    parser.add_argument("--timer", choices=["wall", "cpu"], default="wall")
     args = parser.parse_args()
+    global TIMER
+    TIMER = time.process_time if args.timer == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     reference = load_reference(args.reference) if args.reference else None
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     flags = sorted(f for f in cpu_flags() if "bf16" in f or f.startswith("amx"))
     print(
-        f"torch {torch.__version__}, {args.threads} CPU threads, batch 8, ngf = ndf = {args.ngf}; "
+        f"torch {torch.__version__}, {args.threads} CPU threads, batch 8, ngf = ndf = {args.ngf}, "
+        f"{args.timer} time; "
         f"CPU bf16 flags: {', '.join(flags) or 'none (bf16 emulated)'}"
     )
     for device in devices:
