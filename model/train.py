@@ -1,14 +1,22 @@
-"""Training one pix2pix condition: resumable, seeded, CPU or CUDA (mixed precision).
+"""Training one pix2pix condition: resumable, seeded, CPU or CUDA, fp32 or mixed precision.
 
-Resuming: after every `checkpoint_every` epochs the full state (both networks, both Adam
-states, the global RNG that drives dropout, the loss history) is written atomically to
+Resuming: after every `checkpoint_every` epochs, or once `checkpoint_minutes` have passed since
+the last save, the full state (both networks, both Adam states, the fp16 gradient scaler, the
+global RNG that drives dropout, the loss history) is written atomically to
 `<model_dir>/resume/last.pt`. That folder is not a Snakemake output, so it survives a killed or
 failed job; rerunning the job continues from it. Batches are a pure function of (seed, epoch)
-(model/data.py), so a resumed run ends with the same weights as an uninterrupted one on CPU.
+(model/data.py), so a resumed run ends with the same weights as an uninterrupted one at the same
+precision on CPU.
+
+Device and precision policy: model/device.py (train.device, train.precision; a job that asked
+for a GPU and sees none fails at once). torch.compile (train.compile) is tried on one step per
+batch shape before training starts; where it fails (no C compiler, a GPU too old for Triton)
+training goes on eager, with a warning.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -26,6 +34,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from model.data import SliceDataset, write_subject_list
+from model.device import AUTOCAST_DTYPES, training_device, training_precision
 from model.losses import GANLoss, ssim
 from model.networks import PatchDiscriminator, UNetGenerator, count_parameters, init_weights
 
@@ -52,21 +61,6 @@ class Condition:
     @property
     def name(self) -> str:
         return f"space-{self.space}_input-{self.model_input}_loss-{self.loss}"
-
-
-def pick_device(setting: str = "auto") -> torch.device:
-    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError("train.device=cuda but no CUDA device is visible")
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where the GPU supports it, else fp16 (with a grad scaler); none on CPU."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def use_compile(cfg: dict, device: torch.device) -> bool:
@@ -100,6 +94,9 @@ def fingerprint(cond: Condition, cfg: dict, subjects: list[str], size: int) -> s
             "size": size,
             "subjects": sorted(subjects),
             **{k: cfg[k] for k in keys},
+            # the setting, not what it resolved to: `auto` may resolve otherwise on the node a
+            # resumed job lands on (then training goes on at that precision, logged)
+            "precision": cfg.get("precision", "auto"),
         },
         sort_keys=True,
     )
@@ -158,19 +155,22 @@ def train_condition(
     cfg: dict,
     *,
     threads: int = 1,
+    gpus: int = 0,
     val_files: list[str | Path] | None = None,
     stop_after_epochs: int | None = None,
 ) -> dict:
     """Train (or resume) one condition; writes the final files into model_dir.
 
+    gpus: the GPUs the job requested (its `gpu` resource); with none visible it fails at once.
     stop_after_epochs: end the process-level run early after that many epochs of *this call*
     (used by tests to simulate an interruption at an epoch boundary); the final files are then
     not written.
     """
     model_dir = Path(model_dir)
     torch.set_num_threads(max(1, int(threads)))
-    device = pick_device(cfg["device"])
-    dtype = amp_dtype(device)
+    device = training_device(cfg["device"], gpus)
+    precision = training_precision(cfg.get("precision", "auto"), device)
+    dtype = AUTOCAST_DTYPES[precision]
     torch.manual_seed(cfg["seed"])
     data = SliceDataset(slice_files, cond.model_input, augment=cfg["augment"], seed=cfg["seed"])
     size = int(data.x.shape[-1])
@@ -180,15 +180,11 @@ def train_condition(
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
-    # the step runs compiled modules where asked; they share parameters with g and d, which are
-    # what gets checkpointed and saved (no "_orig_mod." prefixes in the files)
-    g_run, d_run = (torch.compile(g), torch.compile(d)) if use_compile(cfg, device) else (g, d)
-    step = Pix2PixStep(
-        g_run, d_run, opt_g, opt_d, cfg, use_ssim=cond.loss == "l1_bce_ssim", dtype=dtype
-    )
+    step = Pix2PixStep(g, d, opt_g, opt_d, cfg, use_ssim=cond.loss == "l1_bce_ssim", dtype=dtype)
     fp = fingerprint(cond, cfg, data.subjects, size)
     resume_path = model_dir / "resume" / "last.pt"
     history: list[dict] = []
+    precisions: list[str] = []
     start = 0
     state = resumable_state(resume_path, fp, cond.name)
     if state is not None:
@@ -196,15 +192,37 @@ def train_condition(
         d.load_state_dict(state["D"])
         opt_g.load_state_dict(state["opt_G"])
         opt_d.load_state_dict(state["opt_D"])
+        if step.scaler.is_enabled() and "scaler" in state:
+            step.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng_cpu"])
         if device.type == "cuda" and "rng_cuda" in state:
             torch.cuda.set_rng_state(state["rng_cuda"])
         history = list(state["history"])
+        precisions = list(state.get("precisions", []))
         start = int(state["epoch"]) + 1
         log.info("%s: resumed from %s after epoch %d", cond.name, resume_path, start)
+        if precisions and precisions[-1] != precision:
+            log.warning(
+                "%s: epochs 1-%d ran at %s, this node runs %s (train.precision=%s): the result "
+                "is not bit-identical to an uninterrupted run; set train.precision to fix it",
+                cond.name,
+                start,
+                precisions[-1],
+                precision,
+                cfg.get("precision", "auto"),
+            )
+    if not precisions or precisions[-1] != precision:
+        precisions.append(precision)
+    # the step runs compiled modules where asked and where compiling works (tried on one step
+    # per batch shape first); they share parameters with g and d, which are what gets
+    # checkpointed and saved (no "_orig_mod." prefixes in the files)
+    compiled = use_compile(cfg, device) and compile_or_eager(
+        step, batch_shapes(data, cfg["batch_size"]), cond.name
+    )
     total = cfg["epochs"] + cfg["epochs_decay"]
     log.info(
-        "%s: %d slices from %d subjects, %dx%d, G %d / D %d parameters, device %s%s, %d threads",
+        "%s: %d slices from %d subjects, %dx%d, G %d / D %d parameters, device %s, %s%s, "
+        "%d threads",
         cond.name,
         len(data),
         len(data.subjects),
@@ -213,10 +231,12 @@ def train_condition(
         count_parameters(g),
         count_parameters(d),
         device,
-        f" ({dtype})" if dtype else "",
+        precision,
+        ", compiled" if compiled else "",
         torch.get_num_threads(),
     )
-    run_start = time.perf_counter()
+    run_start = last_save = time.perf_counter()
+    every_s = 60.0 * cfg.get("checkpoint_minutes", 0)
     epochs_this_call = 0
     for epoch in range(start, total):
         t0 = time.perf_counter()
@@ -251,12 +271,80 @@ def train_condition(
             time.strftime("%H:%M:%S", time.gmtime(eta)),
         )
         last = epoch + 1 == total
-        if last or (epoch + 1) % cfg["checkpoint_every"] == 0:
-            save_checkpoint(_state(fp, epoch, g, d, opt_g, opt_d, history, device), resume_path)
+        due = (epoch + 1) % cfg["checkpoint_every"] == 0
+        if last or due or (every_s and time.perf_counter() - last_save >= every_s):
+            save_checkpoint(_state(fp, epoch, step, history, precisions, device), resume_path)
+            last_save = time.perf_counter()
         epochs_this_call += 1
         if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs and not last:
             return {"stopped_after_epoch": epoch + 1}
-    return _write_outputs(model_dir, cond, cfg, g, history, data.subjects, size, fp, resume_path)
+    run = {"device": str(device), "precision": precisions, "compiled": compiled}
+    return _write_outputs(
+        model_dir, cond, cfg, g, history, data.subjects, size, fp, resume_path, run
+    )
+
+
+def batch_shapes(data: SliceDataset, batch_size: int) -> list[tuple[tuple, tuple]]:
+    """The (input, target) shapes of an epoch's batches: full ones and the shorter last one."""
+    n, c, s, _ = data.x.shape
+    sizes = ([batch_size] if n >= batch_size else []) + ([n % batch_size] if n % batch_size else [])
+    return [((b, c, s, s), (b, 1, s, s)) for b in sizes]
+
+
+def compile_or_eager(step: Pix2PixStep, shapes: list[tuple[tuple, tuple]], name: str) -> bool:
+    """Switch `step` to torch.compile'd networks (fixed shapes) if one full step per batch shape
+    compiles and runs; else leave it eager, with a warning. Compiling happens here, up front,
+    not at the first batch (or at the end of the first epoch, for the shorter last batch), and
+    every state the trial steps touch (weights, batch-norm statistics, optimiser and scaler
+    states, RNGs) is restored, so the run goes on as if they had not happened."""
+    g, d = step.g, step.d
+    saved = _snapshot(step)
+    step.g, step.d = torch.compile(g, dynamic=False), torch.compile(d, dynamic=False)
+    try:
+        for x_shape, y_shape in shapes:
+            step(torch.zeros(x_shape, device=step.device), torch.zeros(y_shape, device=step.device))
+        ok = True
+    except Exception as err:  # any failure of the compiler stack: fall back, never die
+        log.warning(
+            "%s: torch.compile failed (%s: %s); training eager instead (train.compile: never "
+            "silences this)",
+            name,
+            type(err).__name__,
+            (str(err).strip().splitlines() or [""])[0][:300],
+        )
+        step.g, step.d = g, d
+        ok = False
+    _restore(step, g, d, saved)
+    return ok
+
+
+def _snapshot(step: Pix2PixStep) -> dict:
+    saved = {
+        "G": copy.deepcopy(step.g.state_dict()),
+        "D": copy.deepcopy(step.d.state_dict()),
+        "opt_G": copy.deepcopy(step.opt_g.state_dict()),
+        "opt_D": copy.deepcopy(step.opt_d.state_dict()),
+        "scaler": copy.deepcopy(step.scaler.state_dict()),
+        "rng_cpu": torch.get_rng_state(),
+    }
+    if step.device.type == "cuda":
+        saved["rng_cuda"] = torch.cuda.get_rng_state(step.device)
+    return saved
+
+
+def _restore(step: Pix2PixStep, g: nn.Module, d: nn.Module, saved: dict) -> None:
+    g.load_state_dict(saved["G"])
+    d.load_state_dict(saved["D"])
+    step.opt_g.load_state_dict(saved["opt_G"])
+    step.opt_d.load_state_dict(saved["opt_D"])
+    if step.scaler.is_enabled():
+        step.scaler.load_state_dict(saved["scaler"])
+    for p in (*g.parameters(), *d.parameters()):
+        p.grad = None
+    d.requires_grad_(True)
+    torch.set_rng_state(saved["rng_cpu"])
+    if "rng_cuda" in saved:
+        torch.cuda.set_rng_state(saved["rng_cuda"], step.device)
 
 
 class Pix2PixStep:
@@ -268,7 +356,8 @@ class Pix2PixStep:
         self.g, self.d, self.opt_g, self.opt_d = g, d, opt_g, opt_d
         self.cfg, self.use_ssim, self.dtype = cfg, use_ssim, dtype
         self.device = next(g.parameters()).device
-        self.scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        # fp16 only (bf16 has fp32's range); its state is checkpointed
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype == torch.float16)
         self.gan = GANLoss()
         self.l1 = nn.L1Loss()
 
@@ -310,20 +399,25 @@ class Pix2PixStep:
         return torch.stack([g_gan, g_l1, g_ssim, d_real, d_fake]).detach().float()
 
 
-def _state(fp, epoch, g, d, opt_g, opt_d, history, device) -> dict:
+def _state(fp, epoch, step: Pix2PixStep, history, precisions, device) -> dict:
+    # the plain networks (step.g may be a compiled wrapper sharing their parameters)
+    g, d = (getattr(m, "_orig_mod", m) for m in (step.g, step.d))
     state = {
         "format": CHECKPOINT_FORMAT,
         "fingerprint": fp,
         "epoch": epoch,
         "G": g.state_dict(),
         "D": d.state_dict(),
-        "opt_G": opt_g.state_dict(),
-        "opt_D": opt_d.state_dict(),
+        "opt_G": step.opt_g.state_dict(),
+        "opt_D": step.opt_d.state_dict(),
         "rng_cpu": torch.get_rng_state(),
         "history": history,
+        "precisions": precisions,
     }
+    if step.scaler.is_enabled():
+        state["scaler"] = step.scaler.state_dict()
     if device.type == "cuda":
-        state["rng_cuda"] = torch.cuda.get_rng_state()
+        state["rng_cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
@@ -348,7 +442,9 @@ def validation_scores(g: nn.Module, files, model_input: str, device) -> dict:
     }
 
 
-def _write_outputs(model_dir, cond, cfg, g, history, subjects, size, fp, resume_path) -> dict:
+def _write_outputs(
+    model_dir, cond, cfg, g, history, subjects, size, fp, resume_path, run: dict
+) -> dict:
     import pandas as pd
 
     from workflow_scripts.nifti_io import write_json, write_text
@@ -378,6 +474,9 @@ def _write_outputs(model_dir, cond, cfg, g, history, subjects, size, fp, resume_
             "size": size,
             "train": cfg,
             "fingerprint": fp,
+            # how it ran: the device, the precision(s) train.precision resolved to (more than one
+            # where a resumed job landed on other hardware), whether torch.compile was used
+            "run": run,
             "versions": {
                 "torch": torch.__version__,
                 "numpy": np.__version__,
@@ -423,8 +522,16 @@ def train_job(smk) -> None:
         # runs (device, checkpointing, validation) from config (a change does not)
         {**smk.config["train"], **smk.params.settings},
         threads=smk.threads,
+        gpus=requested_gpus(smk),
         val_files=list(smk.input.validation) if "validation" in smk.input.keys() else None,
     )
+
+
+def requested_gpus(smk) -> int:
+    """The GPUs this job asked the scheduler for: its `gpu` resource (rules/train.smk sets it
+    from train.gpus; --set-resources may override it), else train.gpus."""
+    gpu = getattr(smk.resources, "gpu", None)
+    return int(gpu if gpu is not None else smk.config["train"].get("gpus", 0))
 
 
 def images_per_second(table) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -15,10 +16,15 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from model.data import SliceDataset
 from model.infer import load_generator, synthesise
 from model.train import (
     CheckpointError,
     Condition,
+    Pix2PixStep,
+    batch_shapes,
+    build_networks,
+    compile_or_eager,
     load_checkpoint,
     lr_factor,
     save_checkpoint,
@@ -145,12 +151,33 @@ def test_compiled_training_saves_plain_weights(make_slices, tmp_path):
     files = list(make_slices({"01": "train"}).values())
     out = tmp_path / "m"
     torch._dynamo.reset()
-    last = train_condition(
-        files, out, Condition("native", "pet", "l1_bce"), tiny_cfg(epochs=1, compile="always")
-    )
+    cfg = tiny_cfg(epochs=1, batch_size=6, compile="always", precision="fp32")
+    last = train_condition(files, out, Condition("native", "pet", "l1_bce"), cfg)
     assert last["G_L1"] > 0
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # G and D compiled
+    assert json.loads((out / "train_config.json").read_text())["run"]["compiled"]
     weights = load_file(str(out / "generator.safetensors"))
     assert not any("_orig_mod" in k for k in weights)
     g = load_generator(out)
     assert synthesise(g, torch.zeros(2, 1, 32, 32).numpy()).shape == (2, 32, 32)
+
+    # the trial steps compile every batch shape before training (16 slices: 6, 6, then 4) and
+    # leave no trace: weights, batch-norm statistics, optimiser states and the RNG as before
+    data = SliceDataset(files, "pet", augment=True, seed=0)
+    torch._dynamo.reset()  # forget the graphs of the run above (dynamo shares them)
+    torch.manual_seed(1)
+    g, d = build_networks(Condition("native", "pet", "l1_bce"), 32, cfg)
+    opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
+    step = Pix2PixStep(g, d, opt_g, opt_d, cfg, use_ssim=False, dtype=None)
+    before = [copy.deepcopy(m.state_dict()) for m in (g, d)]
+    rng = torch.get_rng_state()
+    shapes = batch_shapes(data, 6)
+    assert [x_shape[0] for x_shape, _ in shapes] == [6, 4]
+    assert compile_or_eager(step, shapes, "test")
+    for m, saved in zip((g, d), before, strict=True):
+        assert all(torch.equal(v, saved[k]) for k, v in m.state_dict().items())
+    assert not opt_g.state and not opt_d.state and torch.equal(torch.get_rng_state(), rng)
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    for x, y in data.batches(6, epoch=0):
+        step(x, y)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs  # no recompile
