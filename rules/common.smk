@@ -44,6 +44,7 @@ def prefix_of_role(role):
 # run to a GPU, or changing checkpointing, validation or the condition lists, does not retrain.
 TRAIN_RUN_KEYS = (
     *("spaces", "inputs", "losses", "device", "compile", "checkpoint_every", "validate_every"),
+    "checkpoint_minutes",
     *("threads", "mem_mb", "runtime_min", "gpus"),
 )
 
