@@ -3,8 +3,8 @@
 
 Everything is in the subject's native space (registered to the MRI by preprocessing).
 
-Slab: the synthetic SPECT only exists on the sampled axial slices (others are 0), so every
-source -- real, PET and synthetic -- is analysed on exactly those slices, and on one common
+Slab: every source -- real, PET and synthetic -- is analysed on the same axial slices (the
+synthetic SPECT covers every slice that meets the brain, so the slab is the brain's), and on one common
 mask (MRI brain mask x SPECT mask: the real interictal file is already multiplied by its SPECT
 mask, so normalising the others over a larger region would not be comparable). The sampled
 slices are analysed as a stack: neighbouring sampled slices count as adjacent for clustering

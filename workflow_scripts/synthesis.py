@@ -2,8 +2,8 @@
 
 Leak-free by construction: this module never reads the subject's real SPECT. Every axial slice
 that meets the MRI brain mask is synthesised (whole brain), with the model's 2.5D context and
-target scaling (recorded in its train_config.json), and put back on the subject's grid as
-uptake relative to the mean over the brain mask:
+target scaling (recorded in its train_config.json), and put back on the subject's grid, inside
+the MRI brain mask, as uptake relative to the mean over that mask:
 
 - `per_volume` models learnt relative uptake on a fixed line, so the slices keep their relation;
 - `per_slice` models (the paper) learnt each slice on its own [-1, 1]: their slices come back
@@ -111,14 +111,17 @@ def synthesise_subject(
     generator = load_generator(model_dir)
     pred = synthesise(generator, x)
     draws = synthesise_stochastic(generator, x, passes, seed) if passes > 1 else pred[None]
+    # uptake is only defined in the brain (the MRI brain mask: an input, not the SPECT's mask)
     brain = np.asarray(nib.load(brainmask).dataobj) > 0
-    rel = place_slices(to_relative(pred, meta["target_scaling"]).astype(np.float32), ss)
-    norm = float(np.asarray(rel.dataobj)[brain].mean())
+    rel = np.asarray(place_slices(to_relative(pred, meta["target_scaling"]), ss).dataobj) * brain
+    norm = float(rel[brain].mean())
     if not norm > 0:
         raise ValueError(f"sub-{subject}: the synthetic SPECT is empty inside the brain mask")
-    sd = to_relative(draws, meta["target_scaling"]).std(axis=0).astype(np.float32)
-    volume = nib.Nifti1Image((np.asarray(rel.dataobj) / norm).astype(np.float32), rel.affine)
-    sd_img = place_slices(sd / norm, ss)
+    sd = to_relative(draws, meta["target_scaling"]).std(axis=0)
+    sd = np.asarray(place_slices(sd, ss).dataobj) * brain
+    affine = nib.load(brainmask).affine
+    volume = nib.Nifti1Image((rel / norm).astype(np.float32), affine)
+    sd_img = nib.Nifti1Image((sd / norm).astype(np.float32), affine)
     log.info(
         "sub-%s: %d slices (z %d-%d) synthesised, %d dropout passes",
         subject,
