@@ -40,8 +40,10 @@ class SliceDataset(Dataset):
         allowed_split: str = "train",
     ):
         xs, ys, self.subjects = [], [], []
+        kinds = set()
         for path in paths:
             ss = load_slices(path)
+            kinds.add((ss.context, ss.target_scaling))
             if ss.split != allowed_split:
                 raise LeakageError(
                     f"sub-{ss.subject} is in split '{ss.split}' ({path}); only '{allowed_split}' "
@@ -54,6 +56,9 @@ class SliceDataset(Dataset):
             self.subjects.append(ss.subject)
         if not xs:
             raise ValueError("no slice files given")
+        if len(kinds) > 1:
+            raise ValueError(f"slice files mix 2.5D contexts / target scalings: {sorted(kinds)}")
+        self.context, self.target_scaling = kinds.pop()
         self.x = torch.from_numpy(np.concatenate(xs))
         self.y = torch.from_numpy(np.concatenate(ys))
         self.model_input = model_input

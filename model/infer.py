@@ -34,3 +34,25 @@ def synthesise(generator: nn.Module, x: np.ndarray, batch_size: int = 16) -> np.
         )
         out.append(generator(batch.to(device)).float().cpu().numpy()[:, 0])
     return np.concatenate(out) if out else np.zeros((0, *x.shape[2:]), np.float32)
+
+
+@torch.inference_mode()
+def synthesise_stochastic(
+    generator: nn.Module, x: np.ndarray, passes: int, seed: int = 0, batch_size: int = 16
+) -> np.ndarray:
+    """(passes, N, S, S) synthetic slices with the generator's dropout active (batch norm keeps
+    its running statistics): Monte Carlo dropout, whose spread is the uncertainty map."""
+    dropouts = [m for m in generator.modules() if isinstance(m, nn.Dropout)]
+    if not dropouts:
+        raise ValueError(
+            "the generator has no dropout layer to sample (U-Nets below 64 x 64 have none): "
+            "use synthesis.uncertainty_passes: 1 or a larger slices.size"
+        )
+    torch.manual_seed(seed)
+    try:
+        for m in dropouts:
+            m.train()
+        return np.stack([synthesise(generator, x, batch_size) for _ in range(passes)])
+    finally:
+        for m in dropouts:
+            m.eval()

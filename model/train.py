@@ -17,6 +17,7 @@ training goes on eager, with a warning.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -53,10 +54,12 @@ class Condition:
     space: str
     model_input: str
     loss: str
+    context: int = 0  # neighbouring input slices on either side (2.5D)
+    target_scaling: str = "per_slice"  # how the target SPECT was put on [-1, 1]
 
     @property
     def in_channels(self) -> int:
-        return 2 if self.model_input == "mri_pet" else 1
+        return (2 if self.model_input == "mri_pet" else 1) * (2 * self.context + 1)
 
     @property
     def name(self) -> str:
@@ -90,7 +93,7 @@ def fingerprint(cond: Condition, cfg: dict, subjects: list[str], size: int) -> s
     )
     blob = json.dumps(
         {
-            "cond": cond.name,
+            "cond": dataclasses.asdict(cond),
             "size": size,
             "subjects": sorted(subjects),
             **{k: cfg[k] for k in keys},
@@ -173,6 +176,8 @@ def train_condition(
     dtype = AUTOCAST_DTYPES[precision]
     torch.manual_seed(cfg["seed"])
     data = SliceDataset(slice_files, cond.model_input, augment=cfg["augment"], seed=cfg["seed"])
+    # 2.5D context and target scaling are properties of the slice files the model learns from
+    cond = dataclasses.replace(cond, context=data.context, target_scaling=data.target_scaling)
     size = int(data.x.shape[-1])
     g, d = build_networks(cond, size, cfg)
     g, d = g.to(device), d.to(device)
@@ -471,6 +476,8 @@ def _write_outputs(
         {
             "condition": {"space": cond.space, "input": cond.model_input, "loss": cond.loss},
             "in_channels": cond.in_channels,
+            "context": cond.context,
+            "target_scaling": cond.target_scaling,
             "size": size,
             "train": cfg,
             "fingerprint": fp,

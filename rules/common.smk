@@ -26,6 +26,7 @@ wildcard_constraints:
     suffix=names.WILDCARDS["suffix"],
     space=names.WILDCARDS["space"],
     condition=names.WILDCARDS["condition"],
+    scan=names.WILDCARDS["scan"],
 
 
 # The modality names the preprocessing jobs use for each role.
@@ -256,27 +257,85 @@ def conditions():
     ]
 
 
-def all_metric_files():
+def all_metric_files(kind="slices"):
     return [
-        L.metrics(subj, space, c)
+        L.metrics(subj, space, c, kind)
         for space, c, i in conditions()
         for subj in subjects_for(i, EVAL_SPLITS)
     ]
 
 
+def synthesised_subjects(model_input):
+    """Scored and predict-split subjects: every one gets a synthetic SPECT."""
+    return subjects_for(model_input, EVAL_SPLITS) + subjects_for(
+        model_input, "predict", need_spect=False
+    )
+
+
 def prediction_targets():
-    """Synthetic SPECT volumes of every scored and predict-split subject, per condition."""
+    """Synthetic SPECT volumes of every scored and predict-split subject, per condition, and in
+    native space also resampled into the subject's own ictal / interictal SPECT scans."""
     out = []
     for space, c, i in conditions():
-        subjects = subjects_for(i, EVAL_SPLITS) + subjects_for(i, "predict", need_spect=False)
-        out += [L.synthetic(x, space, c) for x in subjects]
+        for x in synthesised_subjects(i):
+            out.append(L.synthetic(x, space, c))
+            if space == NATIVE:
+                out += [L.synthetic_in_scan(x, scan, c) for scan in scans_of(x)]
     return out
+
+
+SCAN_ROLE = {"ictal": "ictal", "interictal": "spect"}
+
+
+def scans_of(subject):
+    """The subject's own SPECT scans (ictal, interictal) that passed the input check."""
+    return [scan for scan, role in SCAN_ROLE.items() if has(subject, role)]
+
+
+def predict_inputs(w):
+    """A synthetic SPECT's inputs: the model and the subject's input images, never its SPECT."""
+    d = {
+        "weights": L.model_dir(w.space, w.condition) / "generator.safetensors",
+        "subjects": L.model_dir(w.space, w.condition) / "subjects.json",
+        "brainmask": space_mask(w.subject, "t1w", w.space),
+    }
+    for channel, role in SLICE_SOURCES.items():
+        if role in INPUT_ROLES[condition_of(w)["input"]]:
+            d[channel] = space_image(w.subject, role, w.space)
+    return d
 
 
 def prediction_sources(w):
     """The space images a synthetic SPECT is made from (named in its sidecar)."""
     roles = INPUT_ROLES[condition_of(w)["input"]]
     return [str(space_image(w.subject, r, w.space)) for r in roles]
+
+
+def synthesis_figure_subjects():
+    """Held-out and predict subjects of the native space, each with a three-plane figure."""
+    if NATIVE not in SPACES:
+        return []
+    return sorted({x for i in INPUTS for x in synthesised_subjects(i)})
+
+
+def native_conditions_of(subject):
+    """(label, condition desc) of the native-space conditions that synthesise this subject."""
+    return [
+        (f"{i}/{lo}", names.condition_desc(i, lo))
+        for i in INPUTS
+        for lo in LOSSES
+        if NATIVE in SPACES and subject in synthesised_subjects(i)
+    ]
+
+
+def synthesis_figure_inputs(w):
+    s = w.subject
+    d = {"t1w": space_image(s, "t1w", NATIVE)}
+    d.update(
+        {scan: space_image(s, role, NATIVE) for scan, role in SCAN_ROLE.items() if has(s, role)}
+    )
+    d["synth"] = [L.synthetic(s, NATIVE, c) for _, c in native_conditions_of(s)]
+    return d
 
 
 def noiseless_subjects():
@@ -321,9 +380,24 @@ def evaluate_targets():
     montages = [L.montage(s, lo) for s in SPACES for lo in LOSSES]
     tables = [
         L.tables / f
-        for f in ("metrics.csv", "table4.csv", "table4.md", "tests.csv", "baselines.csv")
+        for f in (
+            "metrics.csv",
+            "volume_metrics.csv",
+            "table4.csv",
+            "table4.md",
+            "tests.csv",
+            "baselines.csv",
+        )
     ]
-    return [*tables, *figs, *montages, L.out / "results_summary.md", *prediction_targets()]
+    synthesis = [L.synthesis_figure(s) for s in synthesis_figure_subjects()]
+    return [
+        *tables,
+        *figs,
+        *montages,
+        *synthesis,
+        L.out / "results_summary.md",
+        *prediction_targets(),
+    ]
 
 
 # --- SISCOM ---
@@ -331,12 +405,7 @@ def evaluate_targets():
 
 def siscom_conditions(subject):
     """(label, synthetic interictal volume) of the native-space conditions scoring this subject."""
-    return [
-        (f"{i}/{lo}", L.synthetic(subject, NATIVE, names.condition_desc(i, lo)))
-        for i in INPUTS
-        for lo in LOSSES
-        if NATIVE in SPACES and subject in subjects_for(i, EVAL_SPLITS)
-    ]
+    return [(label, L.synthetic(subject, NATIVE, c)) for label, c in native_conditions_of(subject)]
 
 
 def siscom_subjects():
@@ -353,7 +422,6 @@ def siscom_inputs(w):
         "spectmask": space_mask(s, "spect", NATIVE),
         "t1w": space_image(s, "t1w", NATIVE),
         "spect": space_image(s, "spect", NATIVE),
-        "slices": L.slices(s, NATIVE),
         "synth": [path for _, path in siscom_conditions(s)],
     }
     if has(s, "pet"):

@@ -4,12 +4,12 @@
 
 rule predict:
     input:
-        weights=L.model_dir() / "generator.safetensors",
-        subjects=L.model_dir() / "subjects.json",
-        slices=L.slices(),
+        unpack(predict_inputs),
     output:
         volume=L.synthetic(),
         json=L.sidecar(L.synthetic()),
+        sd=L.synthetic_sd(),
+        sd_json=L.sidecar(L.synthetic_sd()),
         slices=L.synth_slices(),
     log:
         L.log("predict", "space-{space}_desc-{condition}_sub-{subject}"),
@@ -24,16 +24,62 @@ rule predict:
         condition=condition_of,
         sources=prediction_sources,
         reference=lambda w: str(space_image(w.subject, "t1w", w.space)),
+        scaling=config["slices"]["scaling"],
+        passes=config["synthesis"]["uncertainty_passes"],
+        seed=config["synthesis"]["seed"],
     script:
         "../workflow_scripts/entry.py"
 
 
+def scan_inputs(w):
+    """The native synthetic SPECT, and the subject's own scan with its transform to the MRI."""
+    role = SCAN_ROLE[w.scan]
+    scan = prefix(w.subject, role)
+    return {
+        "volume": L.synthetic(w.subject, NATIVE, w.condition),
+        "reference": L.reoriented(scan, "spect"),
+        "xfm": L.to_mri_xfm(scan),
+    }
+
+
+rule synth_to_scan:
+    input:
+        unpack(scan_inputs),
+    output:
+        image=L.synthetic_in_scan(),
+        json=L.sidecar(L.synthetic_in_scan()),
+    log:
+        L.log("synth_to_scan", "sub-{subject}_space-{scan}_desc-{condition}"),
+    conda:
+        "../envs/ants.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        entry="workflow_scripts.preprocess:to_scan_job",
+        raw=lambda w: str(COHORT.path(w.subject, SCAN_ROLE[w.scan])),
+    script:
+        "../workflow_scripts/entry.py"
+
+
+def score_inputs(w):
+    return {
+        "synth": L.synth_slices(w.subject, w.space, w.condition),
+        "slices": L.slices(w.subject, w.space),
+        "volume": L.synthetic(w.subject, w.space, w.condition),
+        "sd": L.synthetic_sd(w.subject, w.space, w.condition),
+        "real": space_image(w.subject, "spect", w.space),
+        "brainmask": space_mask(w.subject, "t1w", w.space),
+    }
+
+
 rule score:
     input:
-        synth=L.synth_slices(),
-        slices=L.slices(),
+        unpack(score_inputs),
     output:
-        L.metrics(),
+        slices=L.metrics(kind="slices"),
+        volume=L.metrics(kind="volume"),
     log:
         L.log("score", "space-{space}_desc-{condition}_sub-{subject}"),
     conda:
@@ -45,6 +91,34 @@ rule score:
     params:
         entry="workflow_scripts.predict:score_job",
         condition=condition_of,
+        split=lambda w: COHORT.split_of(w.subject),
+    script:
+        "../workflow_scripts/entry.py"
+
+
+rule synthesis_figure:
+    input:
+        unpack(synthesis_figure_inputs),
+    output:
+        report(
+            L.synthesis_figure(),
+            caption="report/synthesis.rst",
+            category="4. Results",
+            subcategory="Synthetic volumes",
+            labels={"subject": "sub-{subject}"},
+        ),
+    log:
+        L.log("synthesis_figure", "sub-{subject}"),
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        entry="workflow_scripts.figures:synthesis_job",
+        conditions=lambda w: [label for label, _ in native_conditions_of(w.subject)],
+        split=lambda w: COHORT.split_of(w.subject),
     script:
         "../workflow_scripts/entry.py"
 
@@ -108,10 +182,17 @@ rule baselines:
 
 rule tables:
     input:
-        metrics=lambda w: all_metric_files(),
+        metrics=lambda w: all_metric_files("slices"),
+        volume=lambda w: all_metric_files("volume"),
         baselines=expand(L.baselines(), space=SPACES),
     output:
         metrics=L.tables / "metrics.csv",
+        volume=report(
+            L.tables / "volume_metrics.csv",
+            caption="report/volume_metrics.rst",
+            category="4. Results",
+            subcategory="Tables",
+        ),
         table4=report(
             L.tables / "table4.csv",
             caption="report/table4.rst",

@@ -45,7 +45,14 @@ def write_subject_volumes(root: Path, subject: str, seed: int, shape=(32, 32, 24
 def make_slices(tmp_path):
     """Factory: slice files for subjects of given splits, tiny (16 slices of 32x32)."""
 
-    def make(splits: dict[str, str], space: str = "native", n_slices: int = 16, size: int = 32):
+    def make(
+        splits: dict[str, str],
+        space: str = "native",
+        n_slices: int = 16,
+        size: int = 32,
+        context: int = 0,
+        target_scaling: str = "per_slice",
+    ):
         files = {}
         for i, (subject, split) in enumerate(splits.items()):
             vols = write_subject_volumes(tmp_path, subject, i)
@@ -62,6 +69,8 @@ def make_slices(tmp_path):
                 size=size,
                 min_brain_fraction=0.02,
                 scaling="per_slice",
+                target_scaling=target_scaling,
+                context=context,
             )
             files[subject] = save_slices(ss, tmp_path / f"sub-{subject}_slices.npz")
         return files

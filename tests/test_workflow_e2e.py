@@ -23,7 +23,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY = [
     "simulate={enabled: true, seed: 7, n_train: 2, n_test: 1, n_validation: 1, ictal: true, voxel_scale: 3}",
     "preprocess={grid: {shape: [32, 32, 24], voxel_mm: 6.0}}",
-    "slices={n_slices: 8, size: 32}",
+    "slices={n_slices: 8, size: 64}",  # 64: the smallest U-Net with dropout (uncertainty)
     "train={spaces: [native, template], inputs: [mri, pet], losses: [l1_bce], epochs: 1, batch_size: 4, ngf: 8, ndf: 8}",
     "evaluate={montage_subjects: 1}",
 ]
@@ -177,8 +177,59 @@ def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
 
 
 @pytest.mark.slow
+def test_synthetic_spect_covers_the_whole_brain_with_an_uncertainty_map(finished_run):
+    out = finished_run / "out"
+    brain = nib.load(out / "sub-03/anat/sub-03_space-T1w_desc-brain_mask.nii.gz").get_fdata() > 0
+    spect = out / "sub-03" / "spect"
+    synth = nib.load(spect / "sub-03_acq-interictal_space-T1w_desc-synthPetL1Bce_spect.nii.gz")
+    vol = synth.get_fdata()
+    for z in np.flatnonzero(brain.any(axis=(0, 1))):
+        assert vol[:, :, z][brain[:, :, z]].max() > 0, f"slice {z} of the brain not synthesised"
+    assert np.isclose(vol[brain].mean(), 1.0, atol=1e-4)  # uptake relative to the brain mean
+    sd = nib.load(spect / "sub-03_acq-interictal_space-T1w_desc-synthPetL1BceSd_spect.nii.gz")
+    assert sd.get_fdata()[brain].max() > 0
+    side = json.loads(
+        (spect / "sub-03_acq-interictal_space-T1w_desc-synthPetL1Bce_spect.json").read_text()
+    )
+    assert "relative" in side["Units"] and side["Model"]["TargetScaling"] == "per_volume"
+    # in the subject's own ictal and interictal scans: their grids, so they overlay in a viewer
+    for scan, raw in (("ictal", "acq-ictal"), ("interictal", "acq-interictal")):
+        img = nib.load(
+            spect / f"sub-03_acq-interictal_space-{scan}_desc-synthPetL1Bce_spect.nii.gz"
+        )
+        own = nib.load(spect / f"sub-03_{raw}_desc-reoriented_spect.nii.gz")
+        assert img.shape == own.shape and np.allclose(img.affine, own.affine)
+        assert img.get_fdata().max() > 0
+    volume = pd.read_csv(out / "tables" / "volume_metrics.csv")
+    assert set(volume["subject"]) == {"sub-03", "sub-04"} and len(volume) == 2 * 4
+    cols = ["through_slice_CV_percent", "SSIM_coronal", "SSIM_sagittal"]
+    assert volume[[*cols, "uncertainty_top_bottom_MAE_ratio"]].notna().all().all()
+    assert (out / "figures" / "synthesis" / "sub-03_synthesis.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
 def test_derivatives_pass_the_bids_validator(finished_run):
     from workflow_scripts.bids_validator import run_validator
 
     result = run_validator(finished_run / "out", derivative=True)
     assert not result.errors, result.report()
+
+
+@pytest.mark.slow
+def test_synthetic_volume_does_not_depend_on_the_real_spect(finished_run):
+    """Leak test: the subject's real SPECT replaced by noise, the synthesis job rerun: the
+    synthetic volume and its uncertainty map are byte-identical."""
+    spect = finished_run / "out" / "sub-03" / "spect"
+    files = [
+        spect / "sub-03_acq-interictal_space-T1w_desc-synthPetL1Bce_spect.nii.gz",
+        spect / "sub-03_acq-interictal_space-T1w_desc-synthPetL1BceSd_spect.nii.gz",
+    ]
+    before = [f.read_bytes() for f in files]
+    raw = finished_run / "bids" / "sub-03" / "spect" / "sub-03_acq-interictal_spect.nii.gz"
+    img = nib.load(raw)
+    noise = np.random.default_rng(0).poisson(50, img.shape).astype(np.int16)
+    nib.save(nib.Nifti1Image(noise, img.affine, img.header), raw)
+    run = snakemake(finished_run, str(files[0]), "--forcerun", "predict")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert re.search(r"^(?:local)?rule predict:", run.stdout + run.stderr, flags=re.M)
+    assert [f.read_bytes() for f in files] == before

@@ -50,6 +50,8 @@ def tables_job(smk) -> None:
     metrics = collect(list(smk.input.metrics))
     metrics.to_csv(smk.output.metrics + ".tmp", index=False)
     Path(smk.output.metrics + ".tmp").replace(smk.output.metrics)
+    volume = collect(list(smk.input.volume), ["space", "input", "loss", "subject"])
+    write_text(volume.to_csv(index=False, float_format="%.6g"), smk.output.volume)
     t4 = table4(metrics)
     write_text(t4.to_csv(index=False, float_format="%.6g"), smk.output.table4)
     md, html = render_table4(t4)
@@ -73,6 +75,7 @@ def figures_job(smk) -> None:
 
 def montage_job(smk) -> None:
     """Figs. 3-4: for the first test and validation subjects, the middle scored slice."""
+    from workflow_scripts.predict import sampled_predictions
     from workflow_scripts.slices import load_slices
 
     rows = []
@@ -89,8 +92,7 @@ def montage_job(smk) -> None:
         for inp, pattern in smk.params.synth_patterns.items():
             f = Path(pattern.format(subject=subject))
             if f.exists():
-                with np.load(f) as d:
-                    synth = d["pred"][k]
+                synth = sampled_predictions(f, ss.z[k : k + 1])[0]
                 images[f"synthetic ({inp})"] = synth
                 images[f"|diff| ({inp})"] = np.abs(synth - real) / 2.0
         rows.append({"label": f"sub-{subject} ({ss.split}) z={int(ss.z[k])}", "images": images})

@@ -190,3 +190,65 @@ def montage(rows: list[dict], out_png: str | Path, title: str) -> None:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     _save(fig, out_png)
+
+
+def planes(volume: np.ndarray, centre: tuple[int, int, int]) -> list[np.ndarray]:
+    """Axial, coronal and sagittal planes through a voxel, oriented for display (RAS grid:
+    anterior / superior up, the subject's right on the right, neurological)."""
+    x, y, z = centre
+    return [volume[:, :, z].T, volume[:, y, :].T, volume[x, :, :].T]
+
+
+def three_planes(
+    rows: list[tuple[str, np.ndarray, float]],
+    centre: tuple[int, int, int],
+    out_png: str | Path,
+    title: str,
+) -> None:
+    """One row per volume (label, data, display maximum), columns axial / coronal / sagittal."""
+    fig, axes = plt.subplots(len(rows), 3, figsize=(7.5, 2.5 * len(rows)), squeeze=False)
+    for r, (label, data, vmax) in enumerate(rows):
+        for c, (plane, name) in enumerate(
+            zip(planes(data, centre), ("axial", "coronal", "sagittal"), strict=True)
+        ):
+            ax = axes[r, c]
+            ax.imshow(plane, cmap="gray" if r == 0 else "hot", origin="lower", vmin=0, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8)
+        for c in (0, 1):  # axial and coronal: the subject's left on the left
+            axes[r, c].text(0.02, 0.02, "L", color="w", transform=axes[r, c].transAxes, fontsize=7)
+            axes[r, c].text(0.92, 0.02, "R", color="w", transform=axes[r, c].transAxes, fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, out_png)
+
+
+def synthesis_job(smk) -> None:
+    """Snakemake entry (rule synthesis_figure): MRI, the subject's real ictal / interictal SPECT
+    and every synthetic interictal SPECT in three planes through the brain's centre, all in
+    uptake relative to the brain mean (the MRI in its own units)."""
+    import nibabel as nib
+
+    from workflow_scripts.volume_metrics import relative
+
+    def load(path):
+        return np.asarray(nib.load(path).dataobj, dtype=np.float32)
+
+    t1 = load(smk.input.t1w)
+    brain = t1 > 0
+    centre = tuple(int(round(v)) for v in np.argwhere(brain).mean(axis=0))
+    rows = [("T1w MRI", t1, float(np.percentile(t1[brain], 99.5)))]
+    for scan in ("ictal", "interictal"):
+        if scan in smk.input.keys():
+            rows.append((f"real {scan}", relative(load(smk.input[scan]), brain), 2.0))
+    for label, path in zip(smk.params.conditions, smk.input.synth, strict=True):
+        rows.append((f"synthetic {label}", relative(load(path), brain), 2.0))
+    title = (
+        f"sub-{smk.wildcards.subject} ({smk.params.split}): uptake relative to the brain mean "
+        f"(0-2), planes through voxel {centre}"
+    )
+    three_planes(rows, centre, smk.output[0], title)

@@ -61,6 +61,7 @@ WILDCARDS = {
     r"(_acq-(ictal|interictal))?",
     "suffix": "T1w|pet|spect",
     "space": "|".join(SPACE_LABEL.values()),
+    "scan": "ictal|interictal",
 }
 
 # Demo (simulated) cohort: where the simulator writes each role (no sessions).
@@ -240,16 +241,41 @@ class Layout:
             / f"sub-{subject}_acq-interictal_space-{space}_desc-{condition}_spect.nii.gz"
         )
 
+    def synthetic_sd(self, subject="{subject}", space="{space}", condition="{condition}") -> Path:
+        """Its uncertainty map (Monte Carlo dropout standard deviation)."""
+        return (
+            self.out
+            / f"sub-{subject}"
+            / "spect"
+            / f"sub-{subject}_acq-interictal_space-{space}_desc-{condition}Sd_spect.nii.gz"
+        )
+
+    def synthetic_in_scan(self, subject="{subject}", scan="{scan}", condition="{condition}"):
+        """The native synthetic SPECT resampled into the subject's own ictal or interictal
+        SPECT scan (custom space label `ictal` / `interictal`, defined in its sidecar)."""
+        return (
+            self.out
+            / f"sub-{subject}"
+            / "spect"
+            / f"sub-{subject}_acq-interictal_space-{scan}_desc-{condition}_spect.nii.gz"
+        )
+
+    def synthesis_figure(self, subject: str = "{subject}") -> Path:
+        return self.figures / "synthesis" / f"sub-{subject}_synthesis.png"
+
     def synth_slices(self, subject="{subject}", space="{space}", condition="{condition}") -> Path:
         return self.model_dir(space, condition) / "synth" / f"sub-{subject}_synthslices.npz"
 
-    def metrics(self, subject="{subject}", space="{space}", condition="{condition}") -> Path:
+    def metrics(
+        self, subject="{subject}", space="{space}", condition="{condition}", kind="slices"
+    ) -> Path:
+        """Scores of one synthetic SPECT: kind `slices` (per slice, Table 4) or `volume`."""
         return (
             self.out
             / "metrics"
             / f"space-{space}"
             / f"desc-{condition}"
-            / f"sub-{subject}_metrics.tsv"
+            / f"sub-{subject}_{kind}.tsv"
         )
 
     def baselines(self, space: str = "{space}") -> Path:

@@ -1,61 +1,43 @@
-"""Synthesise a subject's SPECT with one condition's model, rebuild the volume, and score it."""
+"""Synthesise a subject's SPECT with one condition's model (workflow_scripts.synthesis), and
+score it against the real one: per slice on the sampled slices (the paper's Table 4) and as a
+whole volume (workflow_scripts.volume_metrics)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from workflow_scripts.layout import TEMPLATE, XFORM_CODE
 from workflow_scripts.metrics import score_slices
 from workflow_scripts.nifti_io import save_nifti, write_text
-from workflow_scripts.slices import load_slices, place_slices, rebuild_volume
+from workflow_scripts.slices import load_slices
 
 log = logging.getLogger(__name__)
 
 
-def predict_subject(
-    model_dir: str | Path,
-    slice_file: str | Path,
-    out_volume: str | Path,
-    out_slices: str | Path,
-    model_input: str,
-    code: int = 1,
-) -> np.ndarray:
-    """Write the synthetic SPECT: [-1, 1] slices, and a volume on the subject's grid. Refuses
-    subjects the model was trained on."""
-    from model.data import assert_not_trained_on
-    from model.infer import load_generator, synthesise
-    from workflow_scripts.slices import stack_input
-
-    ss = load_slices(slice_file)
-    assert_not_trained_on(model_dir, ss.subject)
-    pred = synthesise(load_generator(model_dir), stack_input(ss, model_input))
-    tmp = Path(out_slices).with_name(f".{Path(out_slices).name}.tmp.npz")
-    np.savez(tmp, pred=pred.astype(np.float32), z=ss.z)
-    tmp.replace(out_slices)
-    # image units through the real SPECT's slice scales where there is one (scored subjects);
-    # predict-split subjects have none: relative uptake (prediction + 1, background 0)
-    volume = (
-        rebuild_volume(pred, ss, "spect") if "spect" in ss.images else place_slices(pred + 1.0, ss)
-    )
-    save_nifti(volume, out_volume, code=code)
-    log.info("sub-%s: %d slices synthesised with %s", ss.subject, len(pred), model_dir)
-    return pred
+def sampled_predictions(synth_slices: str | Path, z: np.ndarray) -> np.ndarray:
+    """The synthetic slices (model output, [-1, 1]) at the given axial indices."""
+    with np.load(synth_slices) as f:
+        pred, pz = f["pred"], f["z"]
+    where = {int(v): i for i, v in enumerate(pz)}
+    missing = [int(v) for v in z if int(v) not in where]
+    if missing:
+        raise ValueError(f"{synth_slices}: no synthetic slice at z {missing}")
+    return pred[[where[int(v)] for v in z]]
 
 
 def score_subject(
     synth_slices: str | Path, slice_file: str | Path, out_metrics: str | Path, condition: dict
 ) -> pd.DataFrame:
-    """Per-slice metrics of a synthetic SPECT against the real one (whole slice and brain)."""
+    """Per-slice metrics of a synthetic SPECT against the real one on the sampled slices."""
     ss = load_slices(slice_file)
     if "spect" not in ss.images:
         raise ValueError(f"sub-{ss.subject} ({slice_file}) has no real SPECT to score against")
-    with np.load(synth_slices) as f:
-        pred = f["pred"]
-    table = metrics_table(pred, ss, condition)
+    table = metrics_table(sampled_predictions(synth_slices, ss.z), ss, condition)
     write_text(table.to_csv(sep="\t", index=False), out_metrics)
     return table
 
@@ -72,39 +54,87 @@ def metrics_table(pred: np.ndarray, ss, condition: dict) -> pd.DataFrame:
 
 
 def predict_job(smk) -> None:
-    """Snakemake entry (rule predict)."""
+    """Snakemake entry (rule predict): never given the subject's SPECT."""
     import torch
 
     from workflow_scripts.derivatives import dataset_root, sha256, write_sidecar
+    from workflow_scripts.synthesis import model_meta, synthesise_subject
 
     torch.set_num_threads(max(1, int(smk.threads)))
     label, condition = smk.wildcards.space, smk.params.condition
-    predict_subject(
-        Path(smk.input.weights).parent,
-        smk.input.slices,
-        smk.output.volume,
-        smk.output.slices,
-        condition["input"],
-        code=XFORM_CODE[label],
+    model_dir = Path(smk.input.weights).parent
+    from model.data import assert_not_trained_on
+
+    assert_not_trained_on(model_dir, smk.wildcards.subject)
+    volumes = {m: smk.input[m] for m in ("mri", "pet") if m in smk.input.keys()}
+    result = synthesise_subject(
+        model_dir,
+        volumes,
+        smk.input.brainmask,
+        subject=smk.wildcards.subject,
+        space=condition["space"],
+        scaling=smk.params.scaling,
+        passes=smk.params.passes,
+        seed=smk.params.seed,
     )
+    code = XFORM_CODE[label]
+    save_nifti(result.volume, smk.output.volume, code=code)
+    save_nifti(result.sd, smk.output.sd, code=code)
+    tmp = Path(smk.output.slices).with_name(f".{Path(smk.output.slices).name}.tmp.npz")
+    np.savez(tmp, pred=result.pred.astype(np.float32), z=result.z)
+    tmp.replace(smk.output.slices)
+    meta = model_meta(model_dir)
+    model = {
+        "Condition": condition,
+        "Context": meta["context"],
+        "TargetScaling": meta["target_scaling"],
+        "Weights": Path(smk.input.weights)
+        .absolute()
+        .relative_to(dataset_root(smk.output.volume))
+        .as_posix(),
+        "WeightsSHA256": sha256(smk.input.weights),
+    }
+    units = "uptake relative to the mean over the MRI brain mask (brain mean = 1)"
+    if meta["target_scaling"] == "per_slice":
+        units += "; per_slice model: each axial slice carries its own arbitrary gain"
+    common = {
+        "sources": list(smk.params.sources),
+        "spatial_reference": label if label == TEMPLATE else smk.params.reference,
+    }
     write_sidecar(
         smk.output.volume,
-        sources=list(smk.params.sources),
         skull_stripped=True,
-        spatial_reference=label if label == TEMPLATE else smk.params.reference,
-        Description="synthetic interictal SPECT, pix2pix generator applied to the subject's "
-        "MRI and/or PET slices",
-        Model={
-            "Condition": condition,
-            "Weights": Path(smk.input.weights)
-            .absolute()
-            .relative_to(dataset_root(smk.output.volume))
-            .as_posix(),
-            "WeightsSHA256": sha256(smk.input.weights),
-        },
+        Description="synthetic interictal SPECT: pix2pix generator applied to every brain "
+        "slice of the subject's MRI and/or PET (never its real SPECT)",
+        Units=units,
+        Model=model,
+        **common,
+    )
+    write_sidecar(
+        smk.output.sd,
+        Description=f"uncertainty of the synthetic SPECT: standard deviation over "
+        f"{smk.params.passes} Monte Carlo dropout passes",
+        Units=units,
+        Model=model,
+        **common,
     )
 
 
 def score_job(smk) -> None:
-    """Snakemake entry (rule score)."""
-    score_subject(smk.input.synth, smk.input.slices, smk.output[0], smk.params.condition)
+    """Snakemake entry (rule score): per-slice (Table 4) and whole-volume scores."""
+    from workflow_scripts.volume_metrics import volume_scores
+
+    condition = smk.params.condition
+    score_subject(smk.input.synth, smk.input.slices, smk.output.slices, condition)
+
+    def data(path):
+        return np.asarray(nib.load(path).dataobj, dtype=np.float64)
+
+    scores = volume_scores(
+        data(smk.input.volume),
+        data(smk.input.real),
+        data(smk.input.sd),
+        data(smk.input.brainmask) > 0,
+    )
+    row = {"subject": f"sub-{smk.wildcards.subject}", "split": smk.params.split, **condition}
+    write_text(pd.DataFrame([{**row, **scores}]).to_csv(sep="\t", index=False), smk.output.volume)

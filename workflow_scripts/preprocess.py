@@ -240,3 +240,19 @@ def noiseless_job(smk) -> None:
         spatial_reference=label if label == TEMPLATE else smk.params.reference,
         Description="the simulator's noiseless expected interictal SPECT (truth, demo only)",
     )
+
+
+def to_scan_job(smk) -> None:
+    """Snakemake entry (rule synth_to_scan): the native synthetic SPECT into one of the
+    subject's own SPECT scans, through that scan's rigid transform inverted."""
+    reg.set_threads(smk.threads)
+    reference = nib.load(smk.input.reference)
+    reg.resample(smk.input.volume, reference, [smk.input.xfm], smk.output.image, invert=True)
+    write_sidecar(
+        smk.output.image,
+        sources=[smk.input.volume, smk.input.xfm],
+        spatial_reference=smk.params.raw,
+        Description="the synthetic interictal SPECT resampled onto the grid of the subject's own "
+        f"{smk.wildcards.scan} SPECT scan (RAS voxel order, same world coordinates): it overlays "
+        "that scan in any viewer",
+    )

@@ -163,9 +163,11 @@ def resample(
     interpolation: str = "linear",
     dtype=np.float32,
     code: int = 1,
+    invert: bool = False,
 ) -> nib.Nifti1Image:
     """Apply ANTs transforms (fixed <- moving stack, antsApplyTransforms order) onto a grid.
-    `code`: the NIfTI sform/qform code of the result (1 scanner anatomical, 4 MNI152)."""
+    `code`: the NIfTI sform/qform code of the result (1 scanner anatomical, 4 MNI152).
+    `invert`: apply each (linear) transform inverted, e.g. to go from the MRI back to a scan."""
     ants = _ants()
     tmp = Path(tempfile.mkdtemp(prefix="spectsynth-rs-"))
     try:
@@ -177,6 +179,7 @@ def resample(
                 moving=mov_a,
                 transformlist=list(transforms),
                 interpolator=interpolation,
+                whichtoinvert=[invert] * len(transforms),
             )
         else:
             out = ants.resample_image_to_target(mov_a, ref_a, interp_type=interpolation)

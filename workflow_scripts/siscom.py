@@ -3,8 +3,8 @@
 
 Everything is in the subject's native space (registered to the MRI by preprocessing).
 
-Slab: the synthetic SPECT only exists on the sampled axial slices (others are 0), so every
-source -- real, PET and synthetic -- is analysed on exactly those slices, and on one common
+Slab: every source -- real, PET and synthetic -- is analysed on the same axial slices (the
+synthetic SPECT covers every slice that meets the brain, so the slab is the brain's), and on one common
 mask (MRI brain mask x SPECT mask: the real interictal file is already multiplied by its SPECT
 mask, so normalising the others over a larger region would not be comparable). The sampled
 slices are analysed as a stack: neighbouring sampled slices count as adjacent for clustering
@@ -335,7 +335,7 @@ def _save_fig(fig, out_png: str | Path) -> None:
 
 def siscom_job(smk) -> None:
     """Snakemake entry (rule siscom): one subject, every interictal source."""
-    from workflow_scripts.slices import load_slices
+    from workflow_scripts.slices import brain_slices
 
     s = smk.wildcards.subject
     cfg = smk.params.settings
@@ -347,7 +347,8 @@ def siscom_job(smk) -> None:
     focus, radius = (
         focus_from_truth(smk.input.truth) if "truth" in smk.input.keys() else (None, None)
     )
-    slab_z = np.asarray(load_slices(smk.input.slices).z)
+    # the synthetic SPECT covers every slice that meets the brain: so does every source
+    slab_z = brain_slices(np.asarray(nib.load(smk.input.brainmask).dataobj) > 0)
     out_dir = Path(smk.output.table).parent
     table = run_subject(
         s,
@@ -363,7 +364,7 @@ def siscom_job(smk) -> None:
         focus_radius_mm=radius,
     )
     log.info(
-        "sub-%s: SISCOM on %d sampled slices (%d-%d)", s, len(slab_z), slab_z.min(), slab_z.max()
+        "sub-%s: SISCOM on %d brain slices (%d-%d)", s, len(slab_z), slab_z.min(), slab_z.max()
     )
     write_text(table.to_csv(sep="\t", index=False, float_format="%.4g"), smk.output.table)
     maps = {

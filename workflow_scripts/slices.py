@@ -1,10 +1,20 @@
 """Axial slices of a subject's preprocessed volumes: the 2D material the model sees.
 
 Per subject and space, N axial slices are chosen from the MRI brain mask (the same slices for
-every modality), cropped or zero-padded to S x S around the brain, and scaled to [-1, 1]:
-x' = 2 (x - lo) / (hi - lo) - 1, with lo/hi the slice's minimum/maximum (paper) or the whole
-selection's (per_volume mode). lo ("offset") and hi - lo ("scale") are kept so that image units
-come back exactly: x = (x' + 1) / 2 * scale + offset. An all-zero slice gets scale 1 (all -1).
+every modality; for synthesis, every slice that meets the brain), cropped or zero-padded to
+S x S around the brain (one window for all of a subject's slices), and scaled to [-1, 1].
+
+Inputs (MRI, PET): x' = 2 (x - lo) / (hi - lo) - 1, with lo/hi the slice's minimum/maximum
+(`per_slice`, the paper) or the brain slab's (`per_volume`). With `context` k > 0 each input
+slice comes with its k neighbours on either side (2.5D; zero beyond the volume).
+
+Target (SPECT), `target_scaling`: `per_slice` as above (the paper; each slice gets its own,
+arbitrary gain), or `per_volume`: uptake relative to the subject's mean over the MRI brain mask,
+mapped to [-1, 1] by one fixed line (relative uptake 0 -> -1, RELATIVE_MAX -> 1), which a
+model can reproduce without the real scan.
+
+lo ("offset") and hi - lo ("scale") are kept per slice so that image units come back exactly:
+x = (x' + 1) / 2 * scale + offset. An all-zero slice gets scale 1 (all -1).
 
 One uncompressed .npz per subject and space; :func:`load_slices` memory-maps its arrays.
 """
@@ -20,6 +30,10 @@ import numpy as np
 
 MODALITY_FILES = {"mri": "T1w", "pet": "pet", "spect": "spect"}
 INPUT_CHANNELS = {"mri": ("mri",), "pet": ("pet",), "mri_pet": ("mri", "pet")}
+TARGET = "spect"
+# per_volume target: relative uptake (brain mean = 1) from 0 to RELATIVE_MAX spans [-1, 1].
+# Grey matter is ~1.3-1.5 and the brain maximum rarely above 2.5; tanh cannot go past it anyway.
+RELATIVE_MAX = 3.0
 
 
 @dataclass
@@ -35,26 +49,53 @@ class SubjectSlices:
     affine: np.ndarray = field(default_factory=lambda: np.eye(4))
     volume_shape: tuple[int, int, int] = (0, 0, 0)
     corner: tuple[int, int] = (0, 0)  # volume (x, y) of the window's first pixel
+    # (N, 2k, S, S) neighbours of each input slice, offsets -k..-1, 1..k (2.5D; k = context)
+    neighbours: dict[str, np.ndarray] = field(default_factory=dict)
+    context: int = 0
+    target_scaling: str = "per_slice"
 
     @property
     def size(self) -> int:
         return int(self.mask.shape[-1])
 
 
+def input_channels(model_input: str, context: int) -> int:
+    return len(INPUT_CHANNELS[model_input]) * (2 * context + 1)
+
+
 def stack_input(ss: SubjectSlices, model_input: str) -> np.ndarray:
-    """(N, C, S, S) model input of a subject; mri_pet channels are [mri, pet]."""
+    """(N, C, S, S) model input of a subject: per modality ([mri, pet] for mri_pet) the slices
+    z-k .. z+k in order (C = modalities x (2k + 1))."""
     missing = [m for m in INPUT_CHANNELS[model_input] if m not in ss.images]
     if missing:
         raise ValueError(
             f"sub-{ss.subject} ({ss.space}): no {missing} slices for input '{model_input}'"
         )
-    return np.stack(
-        [np.asarray(ss.images[m], dtype=np.float32) for m in INPUT_CHANNELS[model_input]], axis=1
-    )
+    k = ss.context
+    channels = []
+    for m in INPUT_CHANNELS[model_input]:
+        centre = np.asarray(ss.images[m], dtype=np.float32)[:, None]
+        if k:
+            near = np.asarray(ss.neighbours[m], dtype=np.float32)
+            channels += [near[:, :k], centre, near[:, k:]]
+        else:
+            channels.append(centre)
+    return np.concatenate(channels, axis=1)
 
 
-def select_slices(brain: np.ndarray, n: int, min_fraction: float) -> np.ndarray:
-    """N axial indices spread evenly over the slices whose brain fraction reaches min_fraction."""
+def brain_slices(brain: np.ndarray) -> np.ndarray:
+    """Every axial index that meets the brain (what synthesis covers)."""
+    z = np.flatnonzero(brain.reshape(-1, brain.shape[2]).any(axis=0))
+    if z.size == 0:
+        raise ValueError("the brain mask is empty")
+    return z
+
+
+def select_slices(brain: np.ndarray, n: int | None, min_fraction: float) -> np.ndarray:
+    """N axial indices spread evenly over the slices whose brain fraction reaches min_fraction
+    (n None: every slice that meets the brain)."""
+    if n is None:
+        return brain_slices(brain)
     frac = brain.reshape(-1, brain.shape[2]).mean(axis=0)
     valid = np.flatnonzero(frac >= min_fraction)
     if valid.size == 0:
@@ -75,26 +116,31 @@ def window_corner(brain: np.ndarray, z: np.ndarray, size: int) -> tuple[int, int
 
 
 def cut(volume: np.ndarray, z: np.ndarray, corner: tuple[int, int], size: int) -> np.ndarray:
-    """(N, S, S) window of the given axial slices, zero outside the volume."""
+    """(N, S, S) window of the given axial slices, zero outside the volume (also in z)."""
+    z = np.asarray(z)
     out = np.zeros((len(z), size, size), dtype=np.float32)
     x0, y0 = corner
     sx0, sy0 = max(x0, 0), max(y0, 0)
     sx1, sy1 = min(x0 + size, volume.shape[0]), min(y0 + size, volume.shape[1])
-    if sx1 > sx0 and sy1 > sy0:
-        block = volume[sx0:sx1, sy0:sy1][:, :, z]  # (w, h, N)
-        out[:, sx0 - x0 : sx1 - x0, sy0 - y0 : sy1 - y0] = np.moveaxis(block, 2, 0)
+    inside = (z >= 0) & (z < volume.shape[2])
+    if sx1 > sx0 and sy1 > sy0 and inside.any():
+        block = volume[sx0:sx1, sy0:sy1][:, :, z[inside]]  # (w, h, n)
+        out[inside, sx0 - x0 : sx1 - x0, sy0 - y0 : sy1 - y0] = np.moveaxis(block, 2, 0)
     return out
 
 
-def scale_to_unit(stack: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scale (N, S, S) to [-1, 1]; returns scaled, scale (hi - lo) and offset (lo) per slice."""
+def scale_to_unit(
+    stack: np.ndarray, mode: str, volume_range: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scale (N, S, S) to [-1, 1]; returns scaled, scale (hi - lo) and offset (lo) per slice.
+    per_volume uses `volume_range` (lo, hi) when given, else the stack's own."""
     n = stack.shape[0]
     if mode == "per_slice":
         lo = stack.reshape(n, -1).min(axis=1)
         hi = stack.reshape(n, -1).max(axis=1)
     elif mode == "per_volume":
-        lo = np.full(n, stack.min())
-        hi = np.full(n, stack.max())
+        vlo, vhi = volume_range if volume_range is not None else (stack.min(), stack.max())
+        lo, hi = np.full(n, vlo), np.full(n, vhi)
     else:
         raise ValueError(f"unknown scaling mode {mode!r}")
     scale = np.where(hi > lo, hi - lo, 1.0).astype(np.float64)
@@ -109,6 +155,18 @@ def to_image_units(ss: SubjectSlices, modality: str, x: np.ndarray) -> np.ndarra
     return (np.asarray(x, dtype=np.float64) + 1.0) / 2.0 * s + o
 
 
+def relative_target(
+    data: np.ndarray, brain: np.ndarray, z: np.ndarray, corner, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """per_volume target: uptake relative to the brain mean, on the fixed [-1, 1] line."""
+    mean = float(data[brain].mean()) if brain.any() else 0.0
+    if not mean > 0:
+        raise ValueError("the SPECT has no positive uptake inside the brain mask")
+    rel = cut(data, z, corner, size) / mean
+    scaled = np.clip(2.0 * rel / RELATIVE_MAX - 1.0, -1.0, 1.0).astype(np.float32)
+    return scaled, np.full(len(z), RELATIVE_MAX * mean), np.zeros(len(z))
+
+
 def extract(
     volumes: dict[str, str | Path],
     brainmask: str | Path,
@@ -116,16 +174,22 @@ def extract(
     subject: str,
     split: str,
     space: str,
-    n_slices: int,
+    n_slices: int | None,
     size: int,
     min_brain_fraction: float,
     scaling: str,
+    target_scaling: str = "per_slice",
+    context: int = 0,
 ) -> SubjectSlices:
-    """Build a subject's slices from its preprocessed volumes (keys among mri, pet, spect)."""
+    """Build a subject's slices from its preprocessed volumes (keys among mri, pet, spect).
+
+    n_slices None: every slice that meets the brain (synthesis). The window and the per_volume
+    input range come from the brain slab, so training and synthesis cut the same pixels."""
     mask_img = nib.load(brainmask)
     brain = np.asarray(mask_img.dataobj) > 0
+    slab = brain_slices(brain)
     z = select_slices(brain, n_slices, min_brain_fraction)
-    corner = window_corner(brain, z, size)
+    corner = window_corner(brain, slab, size)
     ss = SubjectSlices(
         subject=subject,
         split=split,
@@ -136,13 +200,30 @@ def extract(
         affine=mask_img.affine,
         volume_shape=tuple(int(s) for s in brain.shape),
         corner=corner,
+        context=context,
+        target_scaling=target_scaling,
     )
+    offsets = [d for d in range(-context, context + 1) if d != 0]
     for modality, path in volumes.items():
         img = nib.load(path)
         if img.shape != brain.shape or not np.allclose(img.affine, mask_img.affine, atol=1e-4):
             raise ValueError(f"sub-{subject} {path}: not on the brain mask's grid ({brainmask})")
         data = np.asarray(img.dataobj, dtype=np.float32)
-        scaled, scale, offset = scale_to_unit(cut(data, z, corner, size), scaling)
+        if modality == TARGET and target_scaling == "per_volume":
+            scaled, scale, offset = relative_target(data, brain, z, corner, size)
+        else:
+            mode = target_scaling if modality == TARGET else scaling
+            slab_block = cut(data, slab, corner, size)
+            vrange = (float(slab_block.min()), float(slab_block.max()))
+            scaled, scale, offset = scale_to_unit(cut(data, z, corner, size), mode, vrange)
+            if modality != TARGET and offsets:
+                ss.neighbours[modality] = np.stack(
+                    [
+                        scale_to_unit(cut(data, z + d, corner, size), mode, vrange)[0]
+                        for d in offsets
+                    ],
+                    axis=1,
+                )
         ss.images[modality], ss.scale[modality], ss.offset[modality] = scaled, scale, offset
     return ss
 
@@ -155,12 +236,15 @@ def save_slices(ss: SubjectSlices, path: str | Path, dtype: str = "float32") -> 
         "affine": ss.affine,
         "volume_shape": np.array(ss.volume_shape, dtype=np.int32),
         "corner": np.array(ss.corner, dtype=np.int32),
-        "meta": np.array([ss.subject, ss.split, ss.space]),
+        "meta": np.array([ss.subject, ss.split, ss.space, ss.target_scaling]),
+        "context": np.array(ss.context, dtype=np.int32),
     }
     for modality, img in ss.images.items():
         arrays[f"image_{modality}"] = img.astype(dtype)
         arrays[f"scale_{modality}"] = ss.scale[modality]
         arrays[f"offset_{modality}"] = ss.offset[modality]
+    for modality, near in ss.neighbours.items():
+        arrays[f"neighbours_{modality}"] = near.astype(dtype)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.npz")
@@ -212,8 +296,9 @@ def load_slices(path: str | Path, mmap: bool = True) -> SubjectSlices:
     else:
         with np.load(path, allow_pickle=False) as f:
             a = {k: f[k] for k in f.files}
-    subject, split, space = (str(v) for v in np.asarray(a["meta"]))
+    subject, split, space, target_scaling = (str(v) for v in np.asarray(a["meta"]))
     mods = [k.removeprefix("image_") for k in a if k.startswith("image_")]
+    near = [k.removeprefix("neighbours_") for k in a if k.startswith("neighbours_")]
     return SubjectSlices(
         subject=subject,
         split=split,
@@ -226,6 +311,9 @@ def load_slices(path: str | Path, mmap: bool = True) -> SubjectSlices:
         affine=np.asarray(a["affine"]),
         volume_shape=tuple(int(v) for v in a["volume_shape"]),
         corner=tuple(int(v) for v in a["corner"]),
+        neighbours={m: a[f"neighbours_{m}"] for m in near},
+        context=int(a["context"]),
+        target_scaling=target_scaling,
     )
 
 
@@ -260,5 +348,7 @@ def slices_job(smk) -> None:
         size=cfg["size"],
         min_brain_fraction=cfg["min_brain_fraction"],
         scaling=cfg["scaling"],
+        target_scaling=cfg["target_scaling"],
+        context=cfg["context"],
     )
     save_slices(ss, smk.output[0], cfg["dtype"])
