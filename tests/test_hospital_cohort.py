@@ -146,7 +146,12 @@ def test_derivatives_carry_sessions_and_spaces(hospital_run):
     assert side["SpatialReference"] == f"bids::{t1.relative_to(out).as_posix()}".replace(
         "P001", "P003"
     )
-    assert any(s.startswith("bids:raw:sub-P003/ses-ictal/spect/") for s in side["Sources"])
+    # Sources chain back to the raw file: the resampled image names the reoriented one, which
+    # names the raw input (BIDS URI into the raw dataset)
+    reoriented = "sub-P003_ses-ictal_acq-ictal_desc-reoriented_spect"
+    assert f"bids::sub-P003/ses-ictal/spect/{reoriented}.nii.gz" in side["Sources"]
+    first = json.loads((spect / f"{reoriented}.json").read_text())
+    assert first["Sources"] == ["bids:raw:sub-P003/ses-ictal/spect/sub-P003_ses-ictal_spect.nii.gz"]
     assert (spect / "sub-P003_ses-ictal_acq-ictal_from-orig_to-T1w_mode-image_xfm.mat").exists()
 
 
