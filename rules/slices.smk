@@ -8,6 +8,8 @@ rule slices:
         L.slices(),
     log:
         L.log("slices", "sub-{subject}_space-{space}"),
+    benchmark:
+        L.benchmark("slices", "sub-{subject}_space-{space}")
     conda:
         "../envs/stats.yaml"
     threads: 1
