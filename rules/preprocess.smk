@@ -18,6 +18,8 @@ rule check_inputs:
         L.log("check_inputs", "sub-{subject}"),
     benchmark:
         L.benchmark("check_inputs", "sub-{subject}")
+    group:
+        "inputs"
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -87,6 +89,8 @@ rule reorient:
         L.log("reorient", "{prefix}_{suffix}"),
     benchmark:
         L.benchmark("reorient", "{prefix}_{suffix}")
+    group:
+        "preprocess"
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -116,6 +120,8 @@ rule skullstrip_t1w:
         L.benchmark("skullstrip", "{prefix}")
     wildcard_constraints:
         prefix=prefix_of_role("t1w"),
+    group:
+        "preprocess"
     conda:
         "../envs/fsl.yaml"
     threads: 1
@@ -188,6 +194,8 @@ rule register_to_mri:
         L.benchmark("register_to_mri", "{prefix}")
     wildcard_constraints:
         prefix="|".join(prefix_of_role(r) for r in ("pet", "spect", "ictal")),
+    group:
+        "preprocess"
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -217,6 +225,8 @@ rule register_to_template:
         L.benchmark("register_to_template", "{prefix}")
     wildcard_constraints:
         prefix=prefix_of_role("t1w"),
+    group:
+        "preprocess"
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -246,6 +256,8 @@ rule space_mri:
         L.benchmark("space", "{prefix}_space-{space}")
     wildcard_constraints:
         prefix=prefix_of_role("t1w"),
+    group:
+        "preprocess"
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -332,6 +344,8 @@ rule preprocess_qc:
         L.log("preprocess_qc", "sub-{subject}_space-{space}"),
     benchmark:
         L.benchmark("preprocess_qc", "sub-{subject}_space-{space}")
+    group:
+        "preprocess"
     conda:
         "../envs/stats.yaml"
     threads: 1

@@ -10,6 +10,8 @@ rule slices:
         L.log("slices", "sub-{subject}_space-{space}"),
     benchmark:
         L.benchmark("slices", "sub-{subject}_space-{space}")
+    group:
+        "preprocess"
     conda:
         "../envs/stats.yaml"
     threads: 1
