@@ -2,6 +2,15 @@
 # figures (workflow_scripts/predict.py, baselines.py, evaluate.py).
 
 
+# Cheap aggregate jobs run where snakemake runs, not as cluster submissions.
+localrules:
+    tables,
+    figures,
+    summary,
+    montage,
+    synthesis_figure,
+
+
 rule predict:
     input:
         unpack(predict_inputs),
@@ -13,6 +22,8 @@ rule predict:
         slices=L.synth_slices(),
     log:
         L.log("predict", "space-{space}_desc-{condition}_sub-{subject}"),
+    benchmark:
+        L.benchmark("predict", "space-{space}_desc-{condition}_sub-{subject}")
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -50,6 +61,8 @@ rule synth_to_scan:
         json=L.sidecar(L.synthetic_in_scan()),
     log:
         L.log("synth_to_scan", "sub-{subject}_space-{scan}_desc-{condition}"),
+    benchmark:
+        L.benchmark("synth_to_scan", "sub-{subject}_space-{scan}_desc-{condition}")
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -82,6 +95,8 @@ rule score:
         volume=L.metrics(kind="volume"),
     log:
         L.log("score", "space-{space}_desc-{condition}_sub-{subject}"),
+    benchmark:
+        L.benchmark("score", "space-{space}_desc-{condition}_sub-{subject}")
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -109,6 +124,8 @@ rule synthesis_figure:
         ),
     log:
         L.log("synthesis_figure", "sub-{subject}"),
+    benchmark:
+        L.benchmark("synthesis_figure", "sub-{subject}")
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -143,6 +160,8 @@ rule noiseless_spect:
         json=L.sidecar(L.in_space(suffix="spect", desc="noiseless")),
     log:
         L.log("noiseless_spect", "{prefix}_space-{space}"),
+    benchmark:
+        L.benchmark("noiseless_spect", "{prefix}_space-{space}")
     wildcard_constraints:
         prefix=prefix_of_role("spect"),
     conda:
@@ -166,6 +185,8 @@ rule baselines:
         L.baselines(),
     log:
         L.log("baselines", "space-{space}"),
+    benchmark:
+        L.benchmark("baselines", "space-{space}")
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -220,6 +241,8 @@ rule tables:
         ),
     log:
         L.log("tables", "tables"),
+    benchmark:
+        L.benchmark("tables", "tables")
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -261,6 +284,8 @@ rule figures:
         ),
     log:
         L.log("figures", "figures"),
+    benchmark:
+        L.benchmark("figures", "figures")
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -286,6 +311,8 @@ rule montage:
         ),
     log:
         L.log("montage", "space-{space}_loss-{loss}"),
+    benchmark:
+        L.benchmark("montage", "space-{space}_loss-{loss}")
     wildcard_constraints:
         loss="|".join(LOSSES),
     conda:
@@ -320,6 +347,8 @@ rule summary:
         ),
     log:
         L.log("summary", "summary"),
+    benchmark:
+        L.benchmark("summary", "summary")
     conda:
         "../envs/stats.yaml"
     threads: 1

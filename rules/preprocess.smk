@@ -3,6 +3,12 @@
 # Image-level rules use the wildcard `prefix` (one input image, workflow_scripts/layout.py).
 
 
+# Cheap aggregate jobs run where snakemake runs, not as cluster submissions.
+localrules:
+    input_gate,
+    derivatives_description,
+
+
 rule check_inputs:
     input:
         unpack(subject_inputs),
@@ -10,6 +16,10 @@ rule check_inputs:
         L.inputs_report(),
     log:
         L.log("check_inputs", "sub-{subject}"),
+    benchmark:
+        L.benchmark("check_inputs", "sub-{subject}")
+    group:
+        "inputs"
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -31,6 +41,8 @@ checkpoint input_gate:
         table=L.excluded_table(),
     log:
         L.log("check_inputs", "input_gate"),
+    benchmark:
+        L.benchmark("check_inputs", "input_gate")
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -51,6 +63,8 @@ rule derivatives_description:
         L.readme(),
     log:
         L.log("derivatives", "dataset_description"),
+    benchmark:
+        L.benchmark("derivatives", "dataset_description")
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -73,6 +87,10 @@ rule reorient:
         json=L.sidecar(L.reoriented()),
     log:
         L.log("reorient", "{prefix}_{suffix}"),
+    benchmark:
+        L.benchmark("reorient", "{prefix}_{suffix}")
+    group:
+        "preprocess"
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -98,8 +116,12 @@ rule skullstrip_t1w:
         mask_json=L.sidecar(L.brain_mask()),
     log:
         L.log("skullstrip", "{prefix}"),
+    benchmark:
+        L.benchmark("skullstrip", "{prefix}")
     wildcard_constraints:
         prefix=prefix_of_role("t1w"),
+    group:
+        "preprocess"
     conda:
         "../envs/fsl.yaml"
     threads: 1
@@ -137,6 +159,8 @@ use rule skullstrip_t1w as spect_mask with:
         mask_json=L.sidecar(L.brain_mask()),
     log:
         L.log("spect_mask", "{prefix}"),
+    benchmark:
+        L.benchmark("spect_mask", "{prefix}")
     wildcard_constraints:
         prefix="|".join(prefix_of_role(r) for r in ("spect", "ictal")),
     conda:
@@ -166,8 +190,12 @@ rule register_to_mri:
         json=L.sidecar(L.to_mri_xfm()),
     log:
         L.log("register_to_mri", "{prefix}"),
+    benchmark:
+        L.benchmark("register_to_mri", "{prefix}")
     wildcard_constraints:
         prefix="|".join(prefix_of_role(r) for r in ("pet", "spect", "ictal")),
+    group:
+        "preprocess"
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -193,8 +221,12 @@ rule register_to_template:
         json=L.sidecar(L.to_template_xfm()),
     log:
         L.log("register_to_template", "{prefix}"),
+    benchmark:
+        L.benchmark("register_to_template", "{prefix}")
     wildcard_constraints:
         prefix=prefix_of_role("t1w"),
+    group:
+        "preprocess"
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -220,8 +252,12 @@ rule space_mri:
         mask_json=L.sidecar(L.mask_in_space()),
     log:
         L.log("space", "{prefix}_space-{space}"),
+    benchmark:
+        L.benchmark("space", "{prefix}_space-{space}")
     wildcard_constraints:
         prefix=prefix_of_role("t1w"),
+    group:
+        "preprocess"
     conda:
         "../envs/ants.yaml"
     threads: 1
@@ -306,6 +342,10 @@ rule preprocess_qc:
         ),
     log:
         L.log("preprocess_qc", "sub-{subject}_space-{space}"),
+    benchmark:
+        L.benchmark("preprocess_qc", "sub-{subject}_space-{space}")
+    group:
+        "preprocess"
     conda:
         "../envs/stats.yaml"
     threads: 1

@@ -2,6 +2,11 @@
 # Included only when simulate.enabled is true (Snakefile): no simulator code runs on real data.
 
 
+# Cheap aggregate jobs run where snakemake runs, not as cluster submissions.
+localrules:
+    simulate_dataset,
+
+
 rule simulate_subject:
     output:
         t1w=L.demo_input("t1w"),
@@ -19,6 +24,8 @@ rule simulate_subject:
         ),
     log:
         L.log("simulate", "sub-{subject}"),
+    benchmark:
+        L.benchmark("simulate", "sub-{subject}")
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -48,6 +55,8 @@ rule simulate_dataset:
         L.bids / ".bidsignore",
     log:
         L.log("simulate", "dataset"),
+    benchmark:
+        L.benchmark("simulate", "dataset")
     conda:
         "../envs/stats.yaml"
     threads: 1

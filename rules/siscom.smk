@@ -1,6 +1,11 @@
 # SISCOM with real, synthetic and PET "interictal" images (workflow_scripts/siscom.py).
 
 
+# Cheap aggregate jobs run where snakemake runs, not as cluster submissions.
+localrules:
+    siscom_summary,
+
+
 rule siscom:
     input:
         unpack(siscom_inputs),
@@ -14,6 +19,8 @@ rule siscom:
         ),
     log:
         L.log("siscom", "sub-{subject}"),
+    benchmark:
+        L.benchmark("siscom", "sub-{subject}")
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -45,6 +52,8 @@ rule siscom_summary:
         ),
     log:
         L.log("siscom", "summary"),
+    benchmark:
+        L.benchmark("siscom", "summary")
     conda:
         "../envs/stats.yaml"
     threads: 1

@@ -8,6 +8,10 @@ rule slices:
         L.slices(),
     log:
         L.log("slices", "sub-{subject}_space-{space}"),
+    benchmark:
+        L.benchmark("slices", "sub-{subject}_space-{space}")
+    group:
+        "preprocess"
     conda:
         "../envs/stats.yaml"
     threads: 1

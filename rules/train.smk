@@ -18,6 +18,8 @@ rule train:
         ),
     log:
         L.log("train", "space-{space}_desc-{condition}"),
+    benchmark:
+        L.benchmark("train", "space-{space}_desc-{condition}")
     conda:
         "../envs/torch.yaml"
     threads: config["train"]["threads"]

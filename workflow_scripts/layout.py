@@ -310,3 +310,7 @@ class Layout:
     # ---- logs and benchmarks ----
     def log(self, stage: str, name: str) -> Path:
         return self.logs / stage / f"{name}.log"
+
+    def benchmark(self, stage: str, name: str) -> Path:
+        """Snakemake's per-job benchmark (wall time, max RSS, CPU), beside the log's name."""
+        return self.benchmarks / stage / f"{name}.tsv"
