@@ -439,3 +439,50 @@ def siscom_targets():
         for f in ("siscom_localisation.csv", "siscom_summary.csv", "siscom_localisation.png")
     ]
     return group + [L.siscom_subject(s, "png") for s in siscom_subjects()]
+
+
+# --- input functions of single rules ---
+
+
+def register_inputs(w):
+    subject, role = image_of(w)
+    return {
+        "mri": brain(subject, "t1w"),
+        "mri_mask": brain_mask(subject, "t1w"),
+        "moving": brain(subject, role),
+        "moving_mask": brain_mask(subject, role),
+    }
+
+
+def scan_inputs(w):
+    """The native synthetic SPECT, and the subject's own scan with its transform to the MRI."""
+    role = SCAN_ROLE[w.scan]
+    scan = prefix(w.subject, role)
+    return {
+        "volume": L.synthetic(w.subject, NATIVE, w.condition),
+        "reference": L.reoriented(scan, "spect"),
+        "xfm": L.to_mri_xfm(scan),
+    }
+
+
+def score_inputs(w):
+    return {
+        "synth": L.synth_slices(w.subject, w.space, w.condition),
+        "slices": L.slices(w.subject, w.space),
+        "volume": L.synthetic(w.subject, w.space, w.condition),
+        "sd": L.synthetic_sd(w.subject, w.space, w.condition),
+        "real": space_image(w.subject, "spect", w.space),
+        "brainmask": space_mask(w.subject, "t1w", w.space),
+    }
+
+
+def noiseless_inputs(w):
+    subject, _ = image_of(w)
+    d = {
+        "image": L.simulation_noiseless(subject),
+        "mri_mask": brain_mask(subject, "t1w"),
+        "xfm": L.to_mri_xfm(w.prefix),
+    }
+    if w.space == TEMPLATE:
+        d["template_xfm"] = to_template_xfm(subject)
+    return d

@@ -42,17 +42,6 @@ rule predict:
         "../workflow_scripts/entry.py"
 
 
-def scan_inputs(w):
-    """The native synthetic SPECT, and the subject's own scan with its transform to the MRI."""
-    role = SCAN_ROLE[w.scan]
-    scan = prefix(w.subject, role)
-    return {
-        "volume": L.synthetic(w.subject, NATIVE, w.condition),
-        "reference": L.reoriented(scan, "spect"),
-        "xfm": L.to_mri_xfm(scan),
-    }
-
-
 rule synth_to_scan:
     input:
         unpack(scan_inputs),
@@ -74,17 +63,6 @@ rule synth_to_scan:
         raw=lambda w: str(COHORT.path(w.subject, SCAN_ROLE[w.scan])),
     script:
         "../workflow_scripts/entry.py"
-
-
-def score_inputs(w):
-    return {
-        "synth": L.synth_slices(w.subject, w.space, w.condition),
-        "slices": L.slices(w.subject, w.space),
-        "volume": L.synthetic(w.subject, w.space, w.condition),
-        "sd": L.synthetic_sd(w.subject, w.space, w.condition),
-        "real": space_image(w.subject, "spect", w.space),
-        "brainmask": space_mask(w.subject, "t1w", w.space),
-    }
 
 
 rule score:
@@ -138,18 +116,6 @@ rule synthesis_figure:
         split=lambda w: COHORT.split_of(w.subject),
     script:
         "../workflow_scripts/entry.py"
-
-
-def noiseless_inputs(w):
-    subject, _ = image_of(w)
-    d = {
-        "image": L.simulation_noiseless(subject),
-        "mri_mask": brain_mask(subject, "t1w"),
-        "xfm": L.to_mri_xfm(w.prefix),
-    }
-    if w.space == TEMPLATE:
-        d["template_xfm"] = to_template_xfm(subject)
-    return d
 
 
 rule noiseless_spect:

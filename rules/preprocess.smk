@@ -73,7 +73,6 @@ rule derivatives_description:
         runtime=5,
     params:
         entry="workflow_scripts.derivatives:description_job",
-        out=str(L.out),
         bids=str(L.bids),
     script:
         "../workflow_scripts/entry.py"
@@ -170,16 +169,6 @@ use rule skullstrip_t1w as spect_mask with:
         subject=lambda w: image_of(w)[0],
         mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
         settings=config["preprocess"]["spect_mask"],
-
-
-def register_inputs(w):
-    subject, role = image_of(w)
-    return {
-        "mri": brain(subject, "t1w"),
-        "mri_mask": brain_mask(subject, "t1w"),
-        "moving": brain(subject, role),
-        "moving_mask": brain_mask(subject, role),
-    }
 
 
 rule register_to_mri:

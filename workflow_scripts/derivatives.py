@@ -112,4 +112,4 @@ def write_description(layout: Layout) -> None:
 
 def description_job(smk) -> None:
     """Snakemake entry (rule derivatives_description)."""
-    write_description(Layout(Path(smk.params.out), Path(smk.params.bids)))
+    write_description(Layout(Path(smk.output[0]).parent, Path(smk.params.bids)))
