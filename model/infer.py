@@ -36,23 +36,28 @@ def synthesise(generator: nn.Module, x: np.ndarray, batch_size: int = 16) -> np.
     return np.concatenate(out) if out else np.zeros((0, *x.shape[2:]), np.float32)
 
 
-@torch.inference_mode()
-def synthesise_stochastic(
-    generator: nn.Module, x: np.ndarray, passes: int, seed: int = 0, batch_size: int = 16
-) -> np.ndarray:
-    """(passes, N, S, S) synthetic slices with the generator's dropout active (batch norm keeps
-    its running statistics): Monte Carlo dropout, whose spread is the uncertainty map."""
-    dropouts = [m for m in generator.modules() if isinstance(m, nn.Dropout)]
-    if not dropouts:
-        raise ValueError(
-            "the generator has no dropout layer to sample (U-Nets below 64 x 64 have none): "
-            "use synthesis.uncertainty_passes: 1 or a larger slices.size"
-        )
-    torch.manual_seed(seed)
-    try:
-        for m in dropouts:
-            m.train()
-        return np.stack([synthesise(generator, x, batch_size) for _ in range(passes)])
-    finally:
-        for m in dropouts:
-            m.eval()
+def shift(a: np.ndarray, dx: int, dy: int, fill: float) -> np.ndarray:
+    """Shift the last two axes by (dx, dy) pixels, filling what comes in with `fill`."""
+    out = np.full_like(a, fill)
+    h, w = a.shape[-2:]
+    out[..., max(dx, 0) : h + min(dx, 0), max(dy, 0) : w + min(dy, 0)] = a[
+        ..., max(-dx, 0) : h + min(-dx, 0), max(-dy, 0) : w + min(-dy, 0)
+    ]
+    return out
+
+
+def synthesise_augmented(generator: nn.Module, x: np.ndarray, shift_px: int = 2) -> np.ndarray:
+    """(passes, N, S, S) synthetic slices under test-time augmentation: the input mirrored or not,
+    and moved by 0 or +-shift_px pixels along each in-plane axis (10 passes; 2 with shift_px 0),
+    each output moved back. Their spread is the uncertainty map: how much the synthesis depends
+    on where the anatomy lies in the window, the perturbations pix2pix trains with."""
+    moves = [(0, 0)] + [m for d in (shift_px, -shift_px) for m in ((d, 0), (0, d)) if shift_px]
+    passes = []
+    for mirror in (False, True):
+        for dx, dy in moves:
+            xx = shift(x, dx, dy, -1.0)  # -1: the background of the scaled inputs
+            xx = xx[..., ::-1, :] if mirror else xx
+            p = synthesise(generator, np.ascontiguousarray(xx))
+            p = p[..., ::-1, :] if mirror else p
+            passes.append(shift(p, -dx, -dy, -1.0))
+    return np.stack(passes)

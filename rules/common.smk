@@ -473,6 +473,7 @@ def score_inputs(w):
         "sd": L.synthetic_sd(w.subject, w.space, w.condition),
         "real": space_image(w.subject, "spect", w.space),
         "brainmask": space_mask(w.subject, "t1w", w.space),
+        "spectmask": space_mask(w.subject, "spect", w.space),
     }
 
 

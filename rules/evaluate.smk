@@ -36,8 +36,7 @@ rule predict:
         sources=prediction_sources,
         reference=lambda w: str(space_image(w.subject, "t1w", w.space)),
         scaling=config["slices"]["scaling"],
-        passes=config["synthesis"]["uncertainty_passes"],
-        seed=config["synthesis"]["seed"],
+        shift_px=config["synthesis"]["uncertainty_shift_px"],
     script:
         "../workflow_scripts/entry.py"
 

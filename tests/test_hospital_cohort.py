@@ -29,7 +29,7 @@ CONFIG = [
     " ictal: {suffix: spect, session: ictal, acquisition: '*'}}",
     "exclude_participant_label=[P009]",
     "preprocess={grid: {shape: [32, 32, 24], voxel_mm: 6.0}}",
-    "slices={n_slices: 8, size: 64}",  # 64: the smallest U-Net with dropout (uncertainty)
+    "slices={n_slices: 8, size: 32}",
     "train={spaces: [native], inputs: [pet], losses: [l1_bce], epochs: 1, batch_size: 4, ngf: 8, ndf: 8}",
     "evaluate={montage_subjects: 1}",
 ]

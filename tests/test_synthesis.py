@@ -87,10 +87,7 @@ def test_per_volume_target_is_relative_uptake_on_a_fixed_line(tmp_path):
 
 @pytest.fixture
 def trained(make_slices, tmp_path):
-    # 64 x 64: the smallest U-Net with a dropout block (Monte Carlo dropout needs one)
-    files = make_slices(
-        {"01": "train", "02": "train"}, size=64, context=1, target_scaling="per_volume"
-    )
+    files = make_slices({"01": "train", "02": "train"}, context=1, target_scaling="per_volume")
     model_dir = tmp_path / "model"
     train_condition(list(files.values()), model_dir, Condition("native", "mri_pet", "l1_bce"), CFG)
     return model_dir
@@ -103,7 +100,7 @@ def test_synthesis_covers_every_brain_slice_and_never_reads_the_spect(trained, t
         else None
     )
     inputs = {"mri": vols["T1w"], "pet": vols["pet"]}
-    run = dict(subject="09", space="native", scaling="per_slice", passes=4, seed=0)
+    run = dict(subject="09", space="native", scaling="per_slice", shift_px=2)
     a = synthesise_subject(trained, inputs, vols["brainmask"], **run)
     brain = nib.load(vols["brainmask"]).get_fdata() > 0
     vol = a.volume.get_fdata()
@@ -187,3 +184,12 @@ def test_slice_files_keep_context(make_slices):
     files = make_slices({"01": "train"}, context=2)
     ss = load_slices(files["01"])
     assert ss.context == 2 and ss.neighbours["mri"].shape[1] == 4
+
+
+def test_shift_moves_and_fills():
+    from model.infer import shift
+
+    a = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    b = shift(a, 1, 0, -1.0)
+    assert (b[0, 0] == -1).all() and np.array_equal(b[0, 1:], a[0, :3])
+    assert np.array_equal(shift(shift(a, 0, -2, 0.0), 0, 2, 0.0)[0, :, 2:], a[0, :, 2:])

@@ -23,7 +23,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY = [
     "simulate={enabled: true, seed: 7, n_train: 2, n_test: 1, n_validation: 1, ictal: true, voxel_scale: 3}",
     "preprocess={grid: {shape: [32, 32, 24], voxel_mm: 6.0}}",
-    "slices={n_slices: 8, size: 64}",  # 64: the smallest U-Net with dropout (uncertainty)
+    "slices={n_slices: 8, size: 32}",
     "train={spaces: [native, template], inputs: [mri, pet], losses: [l1_bce], epochs: 1, batch_size: 4, ngf: 8, ndf: 8}",
     "evaluate={montage_subjects: 1}",
 ]

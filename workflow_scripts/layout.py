@@ -242,7 +242,7 @@ class Layout:
         )
 
     def synthetic_sd(self, subject="{subject}", space="{space}", condition="{condition}") -> Path:
-        """Its uncertainty map (Monte Carlo dropout standard deviation)."""
+        """Its uncertainty map (standard deviation over test-time augmentations)."""
         return (
             self.out
             / f"sub-{subject}"

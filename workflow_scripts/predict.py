@@ -74,8 +74,7 @@ def predict_job(smk) -> None:
         subject=smk.wildcards.subject,
         space=condition["space"],
         scaling=smk.params.scaling,
-        passes=smk.params.passes,
-        seed=smk.params.seed,
+        shift_px=smk.params.shift_px,
     )
     code = XFORM_CODE[label]
     save_nifti(result.volume, smk.output.volume, code=code)
@@ -112,8 +111,8 @@ def predict_job(smk) -> None:
     )
     write_sidecar(
         smk.output.sd,
-        Description=f"uncertainty of the synthetic SPECT: standard deviation over "
-        f"{smk.params.passes} Monte Carlo dropout passes",
+        Description="uncertainty of the synthetic SPECT: standard deviation over test-time "
+        f"augmentations (mirror x shifts of 0 / +-{smk.params.shift_px} pixels)",
         Units=units,
         Model=model,
         **common,
@@ -130,11 +129,8 @@ def score_job(smk) -> None:
     def data(path):
         return np.asarray(nib.load(path).dataobj, dtype=np.float64)
 
-    scores = volume_scores(
-        data(smk.input.volume),
-        data(smk.input.real),
-        data(smk.input.sd),
-        data(smk.input.brainmask) > 0,
-    )
+    # scored where the reference exists: the MRI brain mask x the real SPECT's mask
+    mask = (data(smk.input.brainmask) > 0) & (data(smk.input.spectmask) > 0)
+    scores = volume_scores(data(smk.input.volume), data(smk.input.real), data(smk.input.sd), mask)
     row = {"subject": f"sub-{smk.wildcards.subject}", "split": smk.params.split, **condition}
     write_text(pd.DataFrame([{**row, **scores}]).to_csv(sep="\t", index=False), smk.output.volume)

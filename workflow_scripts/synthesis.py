@@ -9,8 +9,9 @@ the MRI brain mask, as uptake relative to the mean over that mask:
 - `per_slice` models (the paper) learnt each slice on its own [-1, 1]: their slices come back
   at arbitrary gains, (p + 1) / 2, which no later normalisation can undo.
 
-Beside it, an uncertainty map: the standard deviation of `passes` Monte Carlo dropout passes,
-in the same units.
+Beside it, an uncertainty map: the standard deviation over test-time augmentations (mirrored
+or not, shifted by 0 or +-shift_px pixels), in the same units. (Monte Carlo dropout was tried
+first: on the demo its spread was anti-correlated with the error; see README.)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Synthesis:
     volume: nib.Nifti1Image  # relative uptake, brain mean 1
-    sd: nib.Nifti1Image  # Monte Carlo dropout standard deviation, same units
+    sd: nib.Nifti1Image  # standard deviation over test-time augmentations, same units
     pred: np.ndarray  # (N, S, S) raw model output in [-1, 1]
     z: np.ndarray  # (N,) axial indices synthesised
 
@@ -93,12 +94,11 @@ def synthesise_subject(
     subject: str,
     space: str,
     scaling: str,
-    passes: int = 8,
-    seed: int = 0,
+    shift_px: int = 2,
 ) -> Synthesis:
     """Synthesise a subject's whole-brain SPECT (see module doc). `scaling`: the input scaling
     the model was trained with (slices.scaling)."""
-    from model.infer import load_generator, synthesise, synthesise_stochastic
+    from model.infer import load_generator, synthesise, synthesise_augmented
 
     meta = model_meta(model_dir)
     ss = input_slices(volumes, brainmask, meta, subject=subject, space=space, scaling=scaling)
@@ -110,7 +110,7 @@ def synthesise_subject(
         )
     generator = load_generator(model_dir)
     pred = synthesise(generator, x)
-    draws = synthesise_stochastic(generator, x, passes, seed) if passes > 1 else pred[None]
+    draws = synthesise_augmented(generator, x, shift_px)
     # uptake is only defined in the brain (the MRI brain mask: an input, not the SPECT's mask)
     brain = np.asarray(nib.load(brainmask).dataobj) > 0
     rel = np.asarray(place_slices(to_relative(pred, meta["target_scaling"]), ss).dataobj) * brain
@@ -123,11 +123,11 @@ def synthesise_subject(
     volume = nib.Nifti1Image((rel / norm).astype(np.float32), affine)
     sd_img = nib.Nifti1Image((sd / norm).astype(np.float32), affine)
     log.info(
-        "sub-%s: %d slices (z %d-%d) synthesised, %d dropout passes",
+        "sub-%s: %d slices (z %d-%d) synthesised, %d augmented passes for the uncertainty",
         subject,
         len(ss.z),
         ss.z.min(),
         ss.z.max(),
-        passes,
+        len(draws),
     )
     return Synthesis(volume, sd_img, pred, np.asarray(ss.z))

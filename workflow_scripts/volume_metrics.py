@@ -1,8 +1,10 @@
-"""Whole-volume agreement of a synthetic SPECT with the real one, in relative uptake (each volume
-divided by its mean over the MRI brain mask), inside the brain mask.
+"""Whole-volume agreement of a synthetic SPECT with the real one, in relative uptake, inside the
+scoring mask: the MRI brain mask x the real SPECT's own mask (the reference is only defined
+there; the synthetic volume never sees either). Each volume is divided by its mean inside it.
 
-- through-slice consistency: the coefficient of variation along z of (synthetic slice brain mean
-  / real slice brain mean), in percent; 0 when no slice carries its own gain;
+- through-slice consistency: the coefficient of variation along z of (synthetic slice mean /
+  real slice mean), in percent, over the axial slices holding at least a quarter of the largest
+  slice's mask; 0 when no slice carries its own gain;
 - SSIM of coronal and sagittal reformats: scikit-image's SSIM (11 x 11 Gaussian window, sigma
   1.5, K1 0.01, K2 0.03, data range RELATIVE_MAX) of each plane that meets the brain, its map
   averaged over the plane's brain voxels 5 or more from its border (as scikit-image does), then
@@ -29,12 +31,19 @@ def relative(volume: np.ndarray, brain: np.ndarray) -> np.ndarray:
     return volume / mean
 
 
+# Axial slices whose mask covers less than this share of the largest slice's are left out of the
+# through-slice CV: a few voxels at the vertex or the skull base make the ratio pure noise.
+MIN_SLICE_SHARE = 0.25
+
+
 def through_slice_cv(synth: np.ndarray, real: np.ndarray, brain: np.ndarray) -> float:
-    """CV (%) along z of synthetic / real slice brain means (axial slices meeting the brain)."""
+    """CV (%) along z of synthetic / real slice means inside the mask, over the axial slices
+    whose mask covers at least MIN_SLICE_SHARE of the largest slice's area."""
+    area = brain.sum(axis=(0, 1))
     ratios = []
-    for z in range(brain.shape[2]):
+    for z in np.flatnonzero(area >= MIN_SLICE_SHARE * area.max()):
         m = brain[:, :, z]
-        if m.any() and real[:, :, z][m].mean() > 0:
+        if real[:, :, z][m].mean() > 0:
             ratios.append(synth[:, :, z][m].mean() / real[:, :, z][m].mean())
     ratios = np.asarray(ratios)
     return float(100.0 * ratios.std() / ratios.mean())
