@@ -50,8 +50,24 @@ TRAIN_RUN_KEYS = (
 )
 
 
+def sorted_dict(value):
+    """A settings dict with its keys sorted, at every level."""
+    if isinstance(value, dict):
+        return {k: sorted_dict(value[k]) for k in sorted(value)}
+    return value
+
+
+def settings(*keys):
+    """A config section as a job's params, keys sorted: Snakemake compares params by their text,
+    so the same settings in another order (a --config override, a config file) rerun nothing."""
+    node = config
+    for key in keys:
+        node = node[key]
+    return sorted_dict(node)
+
+
 def train_settings():
-    return {k: v for k, v in config["train"].items() if k not in TRAIN_RUN_KEYS}
+    return sorted_dict({k: v for k, v in settings("train").items() if k not in TRAIN_RUN_KEYS})
 
 
 # --- images of a subject: raw inputs and their derivatives ---

@@ -137,7 +137,7 @@ rule noiseless_spect:
         runtime=5,
     params:
         entry="workflow_scripts.preprocess:noiseless_job",
-        grid=config["preprocess"]["grid"],
+        grid=settings("preprocess", "grid"),
         reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
     script:
         "../workflow_scripts/entry.py"

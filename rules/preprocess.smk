@@ -131,7 +131,7 @@ rule skullstrip_t1w:
         entry="workflow_scripts.preprocess:skullstrip_job",
         subject=lambda w: image_of(w)[0],
         mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
-        settings=config["preprocess"]["skullstrip"],
+        settings=settings("preprocess", "skullstrip"),
     script:
         "../workflow_scripts/entry.py"
 
@@ -168,7 +168,7 @@ use rule skullstrip_t1w as spect_mask with:
         entry="workflow_scripts.preprocess:spectmask_job",
         subject=lambda w: image_of(w)[0],
         mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
-        settings=config["preprocess"]["spect_mask"],
+        settings=settings("preprocess", "spect_mask"),
 
 
 rule register_to_mri:
@@ -195,8 +195,8 @@ rule register_to_mri:
         entry="workflow_scripts.preprocess:register_mri_job",
         subject=lambda w: image_of(w)[0],
         mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
-        registration=config["preprocess"]["registration"],
-        grid=config["preprocess"]["grid"],
+        registration=settings("preprocess", "registration"),
+        grid=settings("preprocess", "grid"),
     script:
         "../workflow_scripts/entry.py"
 
@@ -225,8 +225,8 @@ rule register_to_template:
     params:
         entry="workflow_scripts.preprocess:register_template_job",
         subject=lambda w: image_of(w)[0],
-        registration=config["preprocess"]["registration"],
-        grid=config["preprocess"]["grid"],
+        registration=settings("preprocess", "registration"),
+        grid=settings("preprocess", "grid"),
     script:
         "../workflow_scripts/entry.py"
 
@@ -259,7 +259,7 @@ rule space_mri:
         modality="T1w",
         space_name=lambda w: SPACE_NAME[w.space],
         reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
-        grid=config["preprocess"]["grid"],
+        grid=settings("preprocess", "grid"),
     script:
         "../workflow_scripts/entry.py"
 
@@ -278,7 +278,7 @@ use rule space_mri as space_pet with:
         modality="pet",
         space_name=lambda w: SPACE_NAME[w.space],
         reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
-        grid=config["preprocess"]["grid"],
+        grid=settings("preprocess", "grid"),
 
 
 use rule space_mri as space_spect with:
@@ -297,7 +297,7 @@ use rule space_mri as space_spect with:
         modality="spect",
         space_name=lambda w: SPACE_NAME[w.space],
         reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
-        grid=config["preprocess"]["grid"],
+        grid=settings("preprocess", "grid"),
 
 
 use rule space_mri as space_ictal with:
@@ -315,7 +315,7 @@ use rule space_mri as space_ictal with:
         modality="ictal",
         space_name=lambda w: SPACE_NAME[w.space],
         reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
-        grid=config["preprocess"]["grid"],
+        grid=settings("preprocess", "grid"),
 
 
 rule preprocess_qc:

@@ -29,7 +29,7 @@ rule siscom:
         runtime=10,
     params:
         entry="workflow_scripts.siscom:siscom_job",
-        settings=config["siscom"],
+        settings=settings("siscom"),
         conditions=lambda w: [label for label, _ in siscom_conditions(w.subject)],
     script:
         "../workflow_scripts/entry.py"

@@ -22,6 +22,6 @@ rule slices:
         entry="workflow_scripts.slices:slices_job",
         split=lambda w: COHORT.split_of(w.subject),
         space_name=lambda w: SPACE_NAME[w.space],
-        settings=config["slices"],
+        settings=settings("slices"),
     script:
         "../workflow_scripts/entry.py"

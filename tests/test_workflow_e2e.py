@@ -146,6 +146,10 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(finished_run):
         finished_run, "-n", config=(train.replace("}", ", device: cpu, threads: 2}"),)
     )
     assert planned_rules(where) == set(), where.stdout[-2000:]
+    # the same settings in another order (as a --config override or a config file may give
+    # them) rerun nothing: params are compared as text, so jobs get them with sorted keys
+    reordered = snakemake(finished_run, "-n", config=("slices={size: 32, n_slices: 8}",))
+    assert planned_rules(reordered) == set(), reordered.stdout[-2000:]
 
 
 @pytest.mark.slow
