@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -12,6 +15,17 @@ import torch
 from workflow_scripts.slices import extract, save_slices
 
 torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def run_workflow(work: Path, bids: Path, config: list[str], *args: str):
+    """The workflow on a BIDS folder as a user runs it (2 cores, --keep-going), out in work/out."""
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(work), "--cores", "2"]
+    cmd += ["--keep-going", *args, "--config", f"bids_dir={bids}", f"out_dir={work / 'out'}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([*cmd, *config], capture_output=True, text=True, timeout=900, env=env)
 
 
 def ellipsoid(shape, radii, centre=None) -> np.ndarray:

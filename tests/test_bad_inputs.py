@@ -4,20 +4,15 @@ finishes, and the group outputs are built from what succeeded (tables say who wa
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import run_workflow
 from workflow_scripts.simulate import bids_paths, simulate_subject, write_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 CONFIG = [
     "simulate={enabled: false}",
     "preprocess={grid: {shape: [32, 32, 24], voxel_mm: 6.0}}",
@@ -64,21 +59,7 @@ def messy_run(tmp_path_factory):
     frames = np.stack([img.get_fdata() * f for f in (0.8, 1.0, 1.2)], axis=-1).astype(np.float32)
     nib.save(nib.Nifti1Image(frames, img.affine), pet4)
     simulate_subject("09", "train", 90, bids, ictal=False, voxel_scale=3.0)
-    cmd = [
-        SNAKEMAKE,
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(work),
-        "--cores",
-        "2",
-        "--keep-going",
-    ]
-    cmd += ["--config", f"bids_dir={bids}", f"out_dir={work / 'out'}", *CONFIG]
-    run = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
-    return work, run
+    return work, run_workflow(work, bids, CONFIG)
 
 
 @pytest.mark.slow

@@ -6,20 +6,17 @@ derivative; the bad ones are named in the excluded table; the derivatives name s
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import pandas as pd
 import pytest
 
+from tests.conftest import ROOT, SNAKEMAKE, run_workflow
 from workflow_scripts.simulate import bids_paths, simulate_subject, write_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 CONFIG = [
     "simulate={enabled: false}",
     # roles by session, no acq entity: the sessions tell ictal from interictal
@@ -84,12 +81,7 @@ def hospital_bids(root: Path) -> Path:
 def hospital_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("hospital")
     bids = hospital_bids(work)
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(work), "--cores", "2"]
-    cmd += ["--keep-going", "--config", f"bids_dir={bids}", f"out_dir={work / 'out'}", *CONFIG]
-    run = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
-    return work, run
+    return work, run_workflow(work, bids, CONFIG)
 
 
 @pytest.mark.slow
