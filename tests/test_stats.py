@@ -124,3 +124,17 @@ def test_a_study_of_one_condition_has_an_empty_but_readable_tests_table(tmp_path
     figures.input_figure(one, back, tmp_path / "fig7.png")
     assert (tmp_path / "fig5.png").stat().st_size > 5000
     assert "Scored 20 slices" in results_summary(one, back, pd.DataFrame(), 0.01)
+
+
+def test_ssim_loss_gain_counts_each_metric_in_its_own_direction():
+    """A Holm-significant RMSE difference where the SSIM loss has the *higher* RMSE is no gain."""
+    df = fake_metrics().query("space == 'native'")
+    other = df.assign(loss="l1_bce_ssim", condition=df["condition"] + "_ssim")
+    other["SSIM"] = other["SSIM"] + 1e-4  # a hair higher: the mean favours it, no test does
+    other["RMSE"] = other["RMSE"] + 0.05 + np.random.default_rng(1).normal(0, 1e-3, len(other))
+    both = pd.concat([df, other], ignore_index=True)
+    tests = run_tests(both, comparisons(["native"], ["mri", "pet"], ["l1_bce", "l1_bce_ssim"]))
+    rmse = tests[(tests["figure"] == "fig6_loss") & (tests["metric"] == "RMSE")]
+    assert (rmse[rmse["level"] == "subject"]["significant_holm"]).any()
+    line = results_summary(both, tests, pd.DataFrame(), 0.01).split("SSIM loss brings no gain")[1]
+    assert line.split("\n")[0].startswith("**: reproduced")
