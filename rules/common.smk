@@ -33,13 +33,6 @@ wildcard_constraints:
 MOD_OF_ROLE = {"t1w": "T1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
 
 
-def prefix_of_role(role):
-    """A prefix wildcard constraint that admits only images of one role."""
-    r = ROLE[role]
-    label = "[A-Za-z0-9]+"
-    return rf"sub-{label}/(ses-{label}/)?{r.datatype}/sub-{label}(_ses-{label})?{r.entities}"
-
-
 # Snakemake reruns a job when its params change, not when config does: every rule passes the
 # settings its job uses as params. Training gets only those that change the weights, so moving a
 # run to a GPU, or changing checkpointing, validation or the condition lists, does not retrain.

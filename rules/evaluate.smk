@@ -128,7 +128,7 @@ rule noiseless_spect:
     benchmark:
         L.benchmark("noiseless_spect", "{prefix}_space-{space}")
     wildcard_constraints:
-        prefix=prefix_of_role("spect"),
+        prefix=names.prefix_pattern("spect"),
     conda:
         "../envs/ants.yaml"
     threads: 1

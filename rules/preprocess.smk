@@ -118,7 +118,7 @@ rule skullstrip_t1w:
     benchmark:
         L.benchmark("skullstrip", "{prefix}")
     wildcard_constraints:
-        prefix=prefix_of_role("t1w"),
+        prefix=names.prefix_pattern("t1w"),
     group:
         "preprocess"
     conda:
@@ -145,7 +145,7 @@ use rule skullstrip_t1w as skullstrip_pet with:
         json=L.sidecar(L.brain(suffix="pet")),
         mask_json=L.sidecar(L.brain_mask()),
     wildcard_constraints:
-        prefix=prefix_of_role("pet"),
+        prefix=names.prefix_pattern("pet"),
 
 
 use rule skullstrip_t1w as spect_mask with:
@@ -161,7 +161,7 @@ use rule skullstrip_t1w as spect_mask with:
     benchmark:
         L.benchmark("spect_mask", "{prefix}")
     wildcard_constraints:
-        prefix="|".join(prefix_of_role(r) for r in ("spect", "ictal")),
+        prefix="|".join(names.prefix_pattern(r) for r in ("spect", "ictal")),
     conda:
         "../envs/stats.yaml"
     params:
@@ -182,7 +182,7 @@ rule register_to_mri:
     benchmark:
         L.benchmark("register_to_mri", "{prefix}")
     wildcard_constraints:
-        prefix="|".join(prefix_of_role(r) for r in ("pet", "spect", "ictal")),
+        prefix="|".join(names.prefix_pattern(r) for r in ("pet", "spect", "ictal")),
     group:
         "preprocess"
     conda:
@@ -213,7 +213,7 @@ rule register_to_template:
     benchmark:
         L.benchmark("register_to_template", "{prefix}")
     wildcard_constraints:
-        prefix=prefix_of_role("t1w"),
+        prefix=names.prefix_pattern("t1w"),
     group:
         "preprocess"
     conda:
@@ -244,7 +244,7 @@ rule space_mri:
     benchmark:
         L.benchmark("space", "{prefix}_space-{space}")
     wildcard_constraints:
-        prefix=prefix_of_role("t1w"),
+        prefix=names.prefix_pattern("t1w"),
     group:
         "preprocess"
     conda:
@@ -271,7 +271,7 @@ use rule space_mri as space_pet with:
         image=L.in_space(suffix="pet"),
         json=L.sidecar(L.in_space(suffix="pet")),
     wildcard_constraints:
-        prefix=prefix_of_role("pet"),
+        prefix=names.prefix_pattern("pet"),
     params:
         entry="workflow_scripts.preprocess:space_job",
         subject=lambda w: image_of(w)[0],
@@ -290,7 +290,7 @@ use rule space_mri as space_spect with:
         mask=L.mask_in_space(),
         mask_json=L.sidecar(L.mask_in_space()),
     wildcard_constraints:
-        prefix=prefix_of_role("spect"),
+        prefix=names.prefix_pattern("spect"),
     params:
         entry="workflow_scripts.preprocess:space_job",
         subject=lambda w: image_of(w)[0],
@@ -307,7 +307,7 @@ use rule space_mri as space_ictal with:
         image=L.in_space(suffix="spect", desc="preproc"),
         json=L.sidecar(L.in_space(suffix="spect", desc="preproc")),
     wildcard_constraints:
-        prefix=prefix_of_role("ictal"),
+        prefix=names.prefix_pattern("ictal"),
         space=NATIVE,
     params:
         entry="workflow_scripts.preprocess:space_job",

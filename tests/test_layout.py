@@ -100,3 +100,11 @@ def test_derivatives_description(tmp_path):
     ignore = lay.bidsignore().read_text().splitlines()
     assert {"/models", "/tables", "**/spect"} <= set(ignore)
     assert lay.readme().exists()
+
+
+def test_role_patterns_admit_only_their_role():
+    for role in names.ROLES:
+        for other in names.ROLES:
+            prefix = image_prefix("P1", other, "a")
+            matched = re.fullmatch(names.prefix_pattern(role), prefix) is not None
+            assert matched == (role == other), (role, prefix)

@@ -55,10 +55,18 @@ SPACE_NAME = {label: name for name, label in SPACE_LABEL.items()}
 XFORM_CODE = {"T1w": 1, TEMPLATE: 4}
 
 _LABEL = "[A-Za-z0-9]+"
+
+
+def prefix_pattern(role: str | None = None) -> str:
+    """The regular expression of an image prefix (of one role, or of any)."""
+    roles = [ROLE[role]] if role else list(ROLE.values())
+    kinds = "|".join(f"{r.datatype}/sub-{_LABEL}(_ses-{_LABEL})?{r.entities}" for r in roles)
+    return rf"sub-{_LABEL}/(ses-{_LABEL}/)?({kinds})"
+
+
 WILDCARDS = {
     "subject": _LABEL,
-    "prefix": rf"sub-{_LABEL}/(ses-{_LABEL}/)?(anat|pet|spect)/sub-{_LABEL}(_ses-{_LABEL})?"
-    r"(_acq-(ictal|interictal))?",
+    "prefix": prefix_pattern(),
     "suffix": "T1w|pet|spect",
     "space": "|".join(SPACE_LABEL.values()),
     "scan": "ictal|interictal",
