@@ -79,7 +79,7 @@ def test_tiny_study_runs_through_slurm(tmp_path):
     )
     # grouped preprocessing (one submission per subject) and local aggregate rules: far fewer
     # submissions than jobs (before grouping, every one of the ~80 jobs was its own sbatch)
-    jobs = max(int(n) for n in re.findall(r"^total\s+(\d+)$", log, flags=re.M))
+    jobs = int(re.findall(r"(\d+) of \d+ steps \(100%\) done", log)[-1])
     print(f"SLURM submissions: {len(job_ids)} for {jobs} jobs")
     assert 5 <= len(job_ids) < jobs / 2, log[-3000:]
     # one SLURM log per job, named by its SLURM job id

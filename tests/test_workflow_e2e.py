@@ -119,7 +119,7 @@ def test_second_run_has_nothing_to_do_and_report_builds(finished_run):
 
 def planned_rules(dry: subprocess.CompletedProcess) -> set[str]:
     assert dry.returncode == 0, dry.stderr[-3000:]
-    return set(re.findall(r"^(?:local)?rule (\w+):", dry.stdout + dry.stderr, flags=re.M))
+    return set(re.findall(r"^\s*(?:local)?rule (\w+):", dry.stdout + dry.stderr, flags=re.M))
 
 
 @pytest.mark.slow
@@ -172,7 +172,7 @@ def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
     )
     assert run.returncode == 0, run.stderr[-4000:]
     log = run.stdout + run.stderr
-    rules = re.findall(r"^(?:local)?rule (\w+):", log, flags=re.M)
+    rules = re.findall(r"^\s*(?:local)?rule (\w+):", log, flags=re.M)
     subjects = set(re.findall(r"(?:subject=|prefix=sub-)([A-Za-z0-9]+)", log))
     assert "train" not in rules and "simulate_subject" not in rules
     assert {"check_inputs", "reorient", "skullstrip_t1w", "predict"} <= set(rules)
