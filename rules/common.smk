@@ -18,6 +18,14 @@ TEMPLATE = SPACE_LABEL["template"]
 INPUTS = config["train"]["inputs"]
 LOSSES = config["train"]["losses"]
 CONDITIONS = [names.condition_desc(i, lo) for i in INPUTS for lo in LOSSES]
+# 2D twins (context 0) of native-space conditions, trained on the same 2.5D slice files: they show
+# 2D against 2.5D synthesis in the synthesis figures and the volume metrics (not in Table 4 or
+# its tests, whose conditions share one context).
+TWINS_2D = (
+    [names.condition_desc(*pair.split("/"), twin_2d=True) for pair in config["train"]["compare_2d"]]
+    if config["slices"]["context"] > 0 and NATIVE in SPACES
+    else []
+)
 
 
 wildcard_constraints:
@@ -38,7 +46,7 @@ MOD_OF_ROLE = {"t1w": "T1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
 # run to a GPU, or changing checkpointing, validation or the condition lists, does not retrain.
 TRAIN_RUN_KEYS = (
     *("spaces", "inputs", "losses", "device", "compile", "checkpoint_every", "validate_every"),
-    "checkpoint_minutes",
+    *("checkpoint_minutes", "compare_2d"),
     *("threads", "mem_mb", "runtime_min", "gpus"),
 )
 
@@ -240,7 +248,8 @@ def slices_targets():
 def condition_of(w):
     """The condition of a job as tables name it: space (config name), input, loss."""
     model_input, loss = names.parse_condition(w.condition)
-    return {"space": SPACE_NAME[w.space], "input": model_input, "loss": loss}
+    context = 0 if names.is_2d_twin(w.condition) else config["slices"]["context"]
+    return {"space": SPACE_NAME[w.space], "input": model_input, "loss": loss, "context": context}
 
 
 def train_inputs(w):
@@ -253,7 +262,8 @@ def train_inputs(w):
 
 
 def train_targets():
-    return [L.model_dir(space, c) / "generator.safetensors" for space in SPACES for c in CONDITIONS]
+    models = [(space, c) for space in SPACES for c in CONDITIONS] + [(NATIVE, c) for c in TWINS_2D]
+    return [L.model_dir(space, c) / "generator.safetensors" for space, c in models]
 
 
 # --- evaluation ---
@@ -274,6 +284,20 @@ def all_metric_files(kind="slices"):
     ]
 
 
+def twins_2d():
+    """(condition desc, model input) of the 2D twins."""
+    return [(c, names.parse_condition(c)[0]) for c in TWINS_2D]
+
+
+def twin_metric_files():
+    """Volume metrics of the 2D twins (their slice metrics stay out of Table 4)."""
+    return [
+        L.metrics(subj, NATIVE, c, "volume")
+        for c, i in twins_2d()
+        for subj in subjects_for(i, EVAL_SPLITS)
+    ]
+
+
 def synthesised_subjects(model_input):
     """Scored and predict-split subjects: every one gets a synthetic SPECT."""
     return subjects_for(model_input, EVAL_SPLITS) + subjects_for(
@@ -290,6 +314,7 @@ def prediction_targets():
             out.append(L.synthetic(x, space, c))
             if space == NATIVE:
                 out += [L.synthetic_in_scan(x, scan, c) for scan in scans_of(x)]
+    out += [L.synthetic(x, NATIVE, c) for c, i in twins_2d() for x in synthesised_subjects(i)]
     return out
 
 
@@ -337,13 +362,26 @@ def native_conditions_of(subject):
     ]
 
 
+def figure_conditions_of(subject):
+    """native_conditions_of, then the 2D twins synthesising this subject; with twins, labels
+    say which is which (.../2.5D, .../2D)."""
+    twins = [
+        (f"{i}/{names.parse_condition(c)[1]}/2D", c)
+        for c, i in twins_2d()
+        if subject in synthesised_subjects(i)
+    ]
+    if not twins:
+        return native_conditions_of(subject)
+    return [(f"{label}/2.5D", c) for label, c in native_conditions_of(subject)] + twins
+
+
 def synthesis_figure_inputs(w):
     s = w.subject
     d = {"t1w": space_image(s, "t1w", NATIVE)}
     d.update(
         {scan: space_image(s, role, NATIVE) for scan, role in SCAN_ROLE.items() if has(s, role)}
     )
-    d["synth"] = [L.synthetic(s, NATIVE, c) for _, c in native_conditions_of(s)]
+    d["synth"] = [L.synthetic(s, NATIVE, c) for _, c in figure_conditions_of(s)]
     return d
 
 

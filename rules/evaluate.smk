@@ -111,7 +111,7 @@ rule synthesis_figure:
         runtime=5,
     params:
         entry="workflow_scripts.figures:synthesis_job",
-        conditions=lambda w: [label for label, _ in native_conditions_of(w.subject)],
+        conditions=lambda w: [label for label, _ in figure_conditions_of(w.subject)],
         split=lambda w: COHORT.split_of(w.subject),
     script:
         "../workflow_scripts/entry.py"
@@ -169,7 +169,7 @@ rule baselines:
 rule tables:
     input:
         metrics=lambda w: all_metric_files("slices"),
-        volume=lambda w: all_metric_files("volume"),
+        volume=lambda w: all_metric_files("volume") + twin_metric_files(),
         baselines=expand(L.baselines(), space=SPACES),
     output:
         metrics=L.tables / "metrics.csv",

@@ -87,13 +87,23 @@ def camel(text: str) -> str:
     return "".join(part.capitalize() for part in text.split("_"))
 
 
-def condition_desc(model_input: str, loss: str) -> str:
-    """A condition's `desc-` label (model folders, synthetic SPECT): 'synth' + input + loss,
-    e.g. synthMriPetL1BceSsim."""
-    return f"synth{camel(model_input)}{camel(loss)}"
+# desc suffix of a 2D twin: a condition retrained with context 0 on the same 2.5D slice files,
+# to compare 2D and 2.5D synthesis in one run (train.compare_2d)
+TWIN_2D = "2d"
 
 
-CONDITIONS = {condition_desc(i, lo): (i, lo) for i in MODEL_INPUTS for lo in LOSSES}
+def condition_desc(model_input: str, loss: str, twin_2d: bool = False) -> str:
+    """A condition's `desc-` label (model folders, synthetic SPECT): 'synth' + input + loss
+    (+ '2d' for a 2D twin), e.g. synthMriPetL1BceSsim, synthMriPetL1Bce2d."""
+    return f"synth{camel(model_input)}{camel(loss)}{TWIN_2D if twin_2d else ''}"
+
+
+CONDITIONS = {
+    condition_desc(i, lo, twin): (i, lo)
+    for i in MODEL_INPUTS
+    for lo in LOSSES
+    for twin in (False, True)
+}
 
 
 def parse_condition(desc: str) -> tuple[str, str]:
@@ -101,6 +111,11 @@ def parse_condition(desc: str) -> tuple[str, str]:
     if desc not in CONDITIONS:
         raise ValueError(f"unknown condition {desc!r}; known: {sorted(CONDITIONS)}")
     return CONDITIONS[desc]
+
+
+def is_2d_twin(desc: str) -> bool:
+    """Whether a condition's desc label names a 2D twin."""
+    return desc == condition_desc(*parse_condition(desc), twin_2d=True)
 
 
 WILDCARDS["condition"] = "|".join(CONDITIONS)

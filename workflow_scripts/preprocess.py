@@ -56,7 +56,6 @@ def skullstrip_job(smk) -> None:
         smk.input[0],
         smk.output.brain,
         smk.output.mask,
-        smk.output.json,
         subject=smk.params.subject,
         modality=mod,
         backend=cfg["backend"],
