@@ -89,6 +89,22 @@ def template_head(voxel_mm: float = 1.0) -> TemplateHead:
     return TemplateHead(affine=affine, tissues=tissues, brain=brain)
 
 
+@lru_cache(maxsize=4)
+def cortex_mask(voxel_mm: float = 1.0) -> np.ndarray:
+    """Cerebral cortical grey matter of the template head, where foci and cavities are placed:
+    grey matter > 0.7, deeper than 3 mm and within 12 mm of the brain's outside, not in the
+    cerebellum or brainstem (focal epilepsy is cortical)."""
+    head = template_head(voxel_mm)
+    cortex = (head.tissues["gm"] > 0.7) & ndimage.binary_erosion(
+        head.brain, iterations=max(1, int(3 / head.voxel_mm))
+    )
+    cortex &= ndimage.binary_dilation(~head.brain, iterations=int(np.ceil(12 / head.voxel_mm)))
+    ijk = np.indices(head.shape, sparse=True)
+    y, z = (head.affine[a, a] * ijk[a] + head.affine[a, 3] for a in (1, 2))
+    cortex &= ~((y < -38) & (z < -8)) & (z > -40)
+    return cortex
+
+
 @dataclass(frozen=True)
 class Deformation:
     """q = scale * p + u(p): anatomy frame -> template frame (mm)."""
