@@ -95,10 +95,13 @@ def cortex_mask(voxel_mm: float = 1.0) -> np.ndarray:
     grey matter > 0.7, deeper than 3 mm and within 12 mm of the brain's outside, not in the
     cerebellum or brainstem (focal epilepsy is cortical)."""
     head = template_head(voxel_mm)
-    cortex = (head.tissues["gm"] > 0.7) & ndimage.binary_erosion(
-        head.brain, iterations=max(1, int(3 / head.voxel_mm))
-    )
-    cortex &= ndimage.binary_dilation(~head.brain, iterations=int(np.ceil(12 / head.voxel_mm)))
+    # n iterations of binary erosion/dilation with the 6-neighbour element reach exactly the
+    # voxels within city-block distance n: one chamfer transform gives both, and is far cheaper
+    # than 12 dilation passes over the 1 mm grid.
+    depth = ndimage.distance_transform_cdt(head.brain, metric="taxicab")
+    deep = depth > max(1, int(3 / head.voxel_mm))
+    near_outside = depth <= int(np.ceil(12 / head.voxel_mm))
+    cortex = (head.tissues["gm"] > 0.7) & deep & near_outside
     ijk = np.indices(head.shape, sparse=True)
     y, z = (head.affine[a, a] * ijk[a] + head.affine[a, 3] for a in (1, 2))
     cortex &= ~((y < -38) & (z < -8)) & (z > -40)
