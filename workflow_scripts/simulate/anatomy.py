@@ -41,6 +41,20 @@ class TemplateHead:
         return float(abs(self.affine[0, 0]))
 
 
+def _box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
+    """Bounding box of a mask grown by margin voxels (clipped to the array).
+
+    A Euclidean distance transform inside this box is exact up to `margin - 1` voxels from the
+    mask: every mask voxel is inside, and from any voxel the box face is no farther than a
+    voxel beyond it. On the 1 mm head this skips half of the grid (issue 17)."""
+    box = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        box.append(slice(max(0, hit[0] - margin), min(mask.shape[axis], hit[-1] + margin + 1)))
+    return tuple(box)
+
+
 @lru_cache(maxsize=4)
 def template_head(voxel_mm: float = 1.0) -> TemplateHead:
     """Build the head model from nilearn's MNI152 GM/WM maps and brain mask (no download)."""
@@ -70,11 +84,18 @@ def template_head(voxel_mm: float = 1.0) -> TemplateHead:
     csf_in = np.clip(1 - gm - wm, 0, 1) * brain  # ventricles and sulci
     # The skull follows a closed (gap-free) brain outline, not every gyrus and fissure: close the
     # mask by CLOSE_MM with two distance transforms (dilate, then erode) instead of a big kernel.
-    outside = ndimage.distance_transform_edt(~brain) * voxel_mm
-    closed = ndimage.distance_transform_edt(outside <= CLOSE_MM) * voxel_mm > CLOSE_MM
+    # Each transform runs in a box around its mask that holds every distance used (see _box).
+    box = _box(brain, int(np.ceil(CLOSE_MM / voxel_mm)) + 2)
+    near = np.zeros_like(brain)
+    near[box] = ndimage.distance_transform_edt(~brain[box]) * voxel_mm <= CLOSE_MM
+    closed = np.zeros_like(brain)
+    closed[box] = ndimage.distance_transform_edt(near[box]) * voxel_mm > CLOSE_MM
     closed |= brain
     # Distance (mm) outside the closed brain defines the shells of the head.
-    dist = ndimage.distance_transform_edt(~closed) * voxel_mm
+    shells_mm = CSF_MM + SKULL_MM + SCALP_MM
+    box = _box(closed, int(np.ceil(shells_mm / voxel_mm)) + 2)
+    dist = np.full(brain.shape, np.inf)
+    dist[box] = ndimage.distance_transform_edt(~closed[box]) * voxel_mm
     csf_out = (closed & ~brain) | ((dist > 0) & (dist <= CSF_MM))
     skull = (dist > CSF_MM) & (dist <= CSF_MM + SKULL_MM)
     scalp = (dist > CSF_MM + SKULL_MM) & (dist <= CSF_MM + SKULL_MM + SCALP_MM)
