@@ -255,3 +255,16 @@ def test_truth_records_every_drawn_value(tmp_path):
     # the keys readers use keep their meaning: the onset focus
     assert truth["focus_radius_mm"] == model.focus_radius_mm
     np.testing.assert_allclose(truth["focus_template_mm"], model.focus_template_mm)
+
+
+def test_region_masks_are_the_mni_ellipsoids():
+    head = template_head(2.0)
+    ijk = np.indices(head.shape).reshape(3, -1).T
+    mm = ijk * np.diag(head.affine)[:3] + head.affine[:3, 3]
+    for region in TRACER_REGIONS:
+        inside = (((mm - region.centre_mm) / region.semi_axes_mm) ** 2).sum(axis=1) <= 1
+        np.testing.assert_array_equal(
+            region_mask(region, head.shape, head.affine).ravel(), inside, err_msg=region.name
+        )
+        volume = inside.sum() * 2.0**3
+        assert volume == pytest.approx(4 / 3 * np.pi * np.prod(region.semi_axes_mm), rel=0.05)

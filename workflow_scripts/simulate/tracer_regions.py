@@ -33,27 +33,43 @@ TRACER_REGIONS = (
 TRACERS = ("hmpao", "fdg")
 
 
+def _region_block(
+    region: TracerRegion, shape: tuple[int, int, int], affine: np.ndarray
+) -> tuple[tuple[slice, ...], np.ndarray]:
+    """The voxel box around a region's ellipsoid, and which of its voxels are inside."""
+    box, sq = [], []
+    for a in range(3):
+        mm = affine[a, a] * np.arange(shape[a]) + affine[a, 3]
+        u = ((mm - region.centre_mm[a]) / region.semi_axes_mm[a]) ** 2
+        hit = np.flatnonzero(u <= 1.0)
+        lo, hi = (hit[0], hit[-1] + 1) if len(hit) else (0, 0)
+        box.append(slice(lo, hi))
+        sq.append(u[lo:hi])
+    inside = sq[0][:, None, None] + sq[1][None, :, None] + sq[2][None, None, :] <= 1.0
+    return tuple(box), inside
+
+
 def region_mask(
     region: TracerRegion, shape: tuple[int, int, int], affine: np.ndarray
 ) -> np.ndarray:
     """Voxels of a grid (axis-aligned affine, voxel -> MNI mm) inside the region's ellipsoid."""
-    ijk = np.indices(shape, sparse=True)
-    inside = 0.0
-    for a in range(3):
-        mm = affine[a, a] * ijk[a] + affine[a, 3]
-        inside = inside + ((mm - region.centre_mm[a]) / region.semi_axes_mm[a]) ** 2
-    return np.broadcast_to(inside <= 1.0, shape)
+    mask = np.zeros(shape, bool)
+    box, inside = _region_block(region, shape, affine)
+    mask[box] = inside
+    return mask
 
 
 def grey_matter_factor(
     tracer: str, shape: tuple[int, int, int], affine: np.ndarray, regions=TRACER_REGIONS
 ) -> np.ndarray:
-    """Multiplier of grey-matter uptake for one tracer on a template grid (1 outside regions)."""
+    """Multiplier of grey-matter uptake for one tracer on a template grid (1 outside regions).
+    Each region is evaluated only in the box around it."""
     if tracer not in TRACERS:
         raise ValueError(f"unknown tracer {tracer!r}; expected one of {TRACERS}")
     factor = np.ones(shape, np.float32)
     for region in regions:
-        factor[region_mask(region, shape, affine)] = getattr(region, tracer)
+        box, inside = _region_block(region, shape, affine)
+        factor[box][inside] = getattr(region, tracer)
     return factor
 
 
