@@ -268,3 +268,13 @@ def test_region_masks_are_the_mni_ellipsoids():
         )
         volume = inside.sum() * 2.0**3
         assert volume == pytest.approx(4 / 3 * np.pi * np.prod(region.semi_axes_mm), rel=0.05)
+
+
+def test_difficulty_check_finds_a_strong_focus_and_not_an_absent_one():
+    from workflow_scripts.simulate.difficulty import FORMER, focus_found
+
+    assert focus_found(1, FORMER, SCALE)["real_found"]
+    absent = dataclasses.replace(
+        FORMER, ictal_increase=(0.0, 0.0), interictal_hypoperfusion=(0.0, 0.0)
+    )
+    assert not focus_found(1, absent, SCALE)["real_found"]
