@@ -511,6 +511,12 @@ def regional_conditions(subject):
     ]
 
 
+def user_atlas_files():
+    """The user's atlas image and labels (config evaluate.atlas), when given."""
+    given = config["evaluate"]["atlas"].values()
+    return [v for v in given if v and str(v).lower() not in ("null", "none")]
+
+
 def regional_subjects():
     return [s for s in COHORT.subjects(EVAL_SPLITS) if regional_conditions(s)]
 

@@ -9,7 +9,7 @@ localrules:
 
 rule atlas:
     input:
-        [v for v in config["evaluate"]["atlas"].values() if v],
+        user_atlas_files(),
     output:
         image=L.atlas(),
         labels=L.atlas("tsv"),

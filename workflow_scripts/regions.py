@@ -379,9 +379,12 @@ def regional_job(smk) -> None:
     parts = []
     for (space, condition), path in zip(smk.params.conditions, smk.input.synth, strict=True):
         sp = spaces[space]
-        rows = subject_regional_table(
-            data(path).astype(np.float64), sp["real"], sp["labels"], sp["mask"], table
-        )
+        try:
+            rows = subject_regional_table(
+                data(path).astype(np.float64), sp["real"], sp["labels"], sp["mask"], table
+            )
+        except ValueError as e:
+            raise ValueError(f"sub-{subject} ({path} against its real SPECT): {e}") from e
         if space not in pair:
             pair[space] = largest_real_asymmetry(rows)
         parts.append(rows.assign(**condition))
