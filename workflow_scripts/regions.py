@@ -210,12 +210,14 @@ def asymmetry_index(left: np.ndarray | float, right: np.ndarray | float) -> np.n
 
 
 def asymmetries(means: pd.DataFrame) -> pd.DataFrame:
-    """AI of every region name that has a left and a right label."""
+    """AI of every region name that has a left and a right label (NaN where either side has no
+    voxel in the mask)."""
     sides = means[means["hemisphere"].isin(["L", "R"])]
     wide = sides.pivot(index="name", columns="hemisphere", values="uptake")
     if not {"L", "R"} <= set(wide.columns):
         return pd.DataFrame(columns=["region", "AI"])
-    wide = wide.dropna(subset=["L", "R"])
+    both = sides.groupby("name")["hemisphere"].nunique() == 2
+    wide = wide.loc[both[both].index]
     ai = asymmetry_index(wide["L"].to_numpy(), wide["R"].to_numpy())
     return pd.DataFrame({"region": wide.index.to_list(), "AI": ai})
 
