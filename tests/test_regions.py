@@ -74,8 +74,8 @@ def _block_atlas(tmp_path, shape=(20, 20, 20), voxel=3.0):
     affine = np.diag([voxel, voxel, voxel, 1.0])
     affine[:3, 3] = -voxel * (np.array(shape) - 1) / 2
     labels = np.zeros(shape, np.int16)
-    labels[3:7, 8:12, 8:12] = 1
-    labels[13:17, 8:12, 8:12] = 2
+    labels[5:9, 8:12, 8:12] = 1
+    labels[11:15, 8:12, 8:12] = 2
     path = tmp_path / "atlas.nii.gz"
     nib.save(nib.Nifti1Image(labels, affine), path)
     return path, labels, affine
