@@ -52,7 +52,6 @@ rule atlas_to_subject:
         runtime=5,
     params:
         entry="workflow_scripts.regions:atlas_to_subject_job",
-        reference=lambda w: str(space_image(w.subject, "t1w", NATIVE)),
     script:
         "../workflow_scripts/entry.py"
 

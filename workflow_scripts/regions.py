@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from workflow_scripts.layout import SPACE_NAME
-from workflow_scripts.nifti_io import save_nifti, write_text
+from workflow_scripts.nifti_io import save_nifti, write_json, write_text
 from workflow_scripts.volume_metrics import relative
 
 log = logging.getLogger(__name__)
@@ -280,7 +280,6 @@ def largest_real_asymmetry(rows: pd.DataFrame) -> str | None:
 
 def atlas_job(smk) -> None:
     """Snakemake entry (rule atlas): the built-in atlas, or the user's, on the template grid."""
-    from workflow_scripts.derivatives import write_sidecar
     from workflow_scripts.layout import TEMPLATE, XFORM_CODE
     from workflow_scripts.preprocess import study_grid
 
@@ -301,12 +300,16 @@ def atlas_job(smk) -> None:
     require_every_label(np.asarray(img.dataobj), table, where)
     save_nifti(img, smk.output.image, dtype=np.int16, code=XFORM_CODE[TEMPLATE])
     write_text(table.to_csv(sep="\t", index=False), smk.output.labels)
-    write_sidecar(
-        smk.output.image,
-        sources=source,
-        spatial_reference=TEMPLATE,
-        Description="regional atlas on the study's template grid"
-        + ("" if user["image"] else f" (built-in lobar rules, GM >= {GM_MIN_PROBABILITY})"),
+    # a work file (regions/ is not BIDS): a plain record beside it, as transforms have
+    write_json(
+        {
+            "Sources": [str(x) for x in source],
+            "Space": TEMPLATE,
+            "Labels": Path(smk.output.labels).name,
+            "Description": "regional atlas on the study's template grid"
+            + ("" if user["image"] else f" (built-in lobar rules, GM >= {GM_MIN_PROBABILITY})"),
+        },
+        smk.output.json,
     )
     log.info("%s: %d labels on grid %s", where, len(table), img.shape)
 
@@ -315,16 +318,17 @@ def atlas_to_subject_job(smk) -> None:
     """Snakemake entry (rule atlas_to_subject): the template atlas onto the subject's T1w grid
     through its T1w -> MNI152 affine inverted, nearest neighbour."""
     from workflow_scripts import registration as reg
-    from workflow_scripts.derivatives import write_sidecar
 
     reg.set_threads(smk.threads)
     warp_atlas(smk.input.atlas, smk.input.t1w, smk.input.template_xfm, smk.output.image)
-    write_sidecar(
-        smk.output.image,
-        sources=[smk.input.atlas, smk.input.template_xfm],
-        spatial_reference=smk.params.reference,
-        Description="the regional atlas on the subject's T1w-space grid (inverse template "
-        "transform, nearest neighbour)",
+    write_json(
+        {
+            "Sources": [str(smk.input.atlas), str(smk.input.template_xfm)],
+            "SpatialReference": str(smk.input.t1w),
+            "Description": "the regional atlas on the subject's T1w-space grid (inverse "
+            "template transform, nearest neighbour)",
+        },
+        smk.output.json,
     )
 
 
