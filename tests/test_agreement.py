@@ -118,6 +118,7 @@ def test_side_and_lateralisation_agreement():
     # focus region only: sub-1 L/L agree, sub-2 R/L disagree, sub-3 none/none agree
     out = lateralisation(rows, threshold=5.0)
     assert (out["lateralisation_n"], out["lateralisation_agree"]) == (3, 2)
+    assert out["lateralisation_real_sided"] == 2
     assert (out["lateralisation_lower"], out["lateralisation_upper"]) == pytest.approx(
         _wilson_by_hand(2, 3), abs=1e-6
     )

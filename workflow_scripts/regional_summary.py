@@ -31,12 +31,15 @@ def lateralisation(rows: pd.DataFrame, threshold: float) -> dict:
     beyond the threshold), one vote per subject, as a proportion with its Wilson 95 % CI."""
     focus = rows[(rows["measure"] == "AI") & (rows["region"] == rows["focus_region"])]
     focus = focus.dropna(subset=["synthetic", "real"])
-    agree = int((side(focus["synthetic"], threshold) == side(focus["real"], threshold)).sum())
+    real_side = side(focus["real"], threshold)
+    agree = int((side(focus["synthetic"], threshold) == real_side).sum())
     p, lo, hi = wilson(agree, len(focus))
     sources = sorted(set(focus["focus_source"]))
     return {
         "lateralisation_n": len(focus),
         "lateralisation_agree": agree,
+        # subjects whose real SPECT lateralises at all: "neither" on both sides also agrees
+        "lateralisation_real_sided": int((real_side != "none").sum()),
         "lateralisation_proportion": p,
         "lateralisation_lower": lo,
         "lateralisation_upper": hi,
