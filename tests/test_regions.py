@@ -51,7 +51,8 @@ def test_left_labels_lie_left_and_hemispheres_match_in_volume(demo_atlas):
         right = table[(table["name"] == name) & (table["hemisphere"] == "R")]["index"].item()
         assert (x[labels == left] < 0).all() and (x[labels == right] > 0).all(), name
         n_l, n_r = (labels == left).sum(), (labels == right).sum()
-        assert abs(n_l - n_r) / (n_l + n_r) < 0.1, (name, n_l, n_r)
+        # nilearn's MNI152 arrays are mirror-symmetric: equal here, 5 % leaves room for others
+        assert abs(n_l - n_r) / (n_l + n_r) < 0.05, (name, n_l, n_r)
 
 
 def test_lobes_lie_where_anatomy_puts_them(demo_atlas):

@@ -128,7 +128,9 @@ def read_label_table(path: str | Path) -> pd.DataFrame:
     return table.assign(index=index.astype(int))[LABEL_COLUMNS]
 
 
-def check_atlas(img: nib.Nifti1Image, table: pd.DataFrame, image_path: str | Path) -> np.ndarray:
+def check_atlas(
+    img: nib.Nifti1Image, table: pd.DataFrame, image_path: str | Path, labels_path=None
+) -> np.ndarray:
     """The label array of an atlas image: 3D, integer, every label in its table."""
     data = np.asanyarray(img.dataobj)
     if data.ndim == 4 and data.shape[3] == 1:
@@ -144,7 +146,10 @@ def check_atlas(img: nib.Nifti1Image, table: pd.DataFrame, image_path: str | Pat
         raise AtlasError(f"atlas image {image_path}: negative labels")
     unlisted = sorted(set(np.unique(data).tolist()) - {0} - set(table["index"]))
     if unlisted:
-        raise AtlasError(f"atlas image {image_path}: labels {unlisted} are not in its label table")
+        raise AtlasError(
+            f"atlas image {image_path}: labels {unlisted} are not in its label table"
+            + (f" {labels_path}" if labels_path else "")
+        )
     return data
 
 
@@ -159,7 +164,7 @@ def load_user_atlas(
         img = nib.load(image_path)
     except Exception as e:  # nibabel raises several types for a bad file
         raise AtlasError(f"atlas image {image_path}: cannot read as NIfTI ({e})") from e
-    data = check_atlas(img, table, image_path)
+    data = check_atlas(img, table, image_path, labels_path)
     src = nib.Nifti1Image(data.astype(np.int32), img.affine)
     on_grid = image.resample_to_img(src, grid, interpolation="nearest")
     return nib.Nifti1Image(np.asarray(on_grid.dataobj).astype(np.int16), grid.affine), table
