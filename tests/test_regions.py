@@ -238,3 +238,17 @@ def test_focus_region_is_the_label_at_the_focus_or_the_nearest():
     assert (name, dist) == ("b", pytest.approx(2.0))  # voxel 6, nearest labelled voxel 7
     mask[7:9] = False  # outside the scoring mask: not eligible
     assert focus_pair(np.array([12.0, 0, 0]), labels, mask, affine, table)[0] == "a"
+
+
+def test_without_truth_the_focus_is_the_largest_real_asymmetry():
+    from workflow_scripts.regions import largest_real_asymmetry
+
+    rows = pd.DataFrame(
+        {
+            "measure": ["uptake", "AI", "AI", "AI"],
+            "region": ["a_L", "a", "b", "c"],
+            "synthetic": [9.0, 30.0, 0.0, 1.0],  # never consulted: the real SPECT decides
+            "real": [50.0, 4.0, -12.0, np.nan],
+        }
+    )
+    assert largest_real_asymmetry(rows) == "b"
