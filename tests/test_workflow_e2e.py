@@ -91,6 +91,14 @@ def test_whole_study_outputs(finished_run):
     assert set(volume.loc[volume["context"] == 0, "input"]) == {"mri_pet"}
     assert set(volume.loc[volume["context"] == 1, "input"]) == {"mri", "pet"}
     assert "mri_pet" not in set(metrics["input"])
+    # regional perfusion: 14 atlas regions + 7 left/right pairs per subject and condition
+    regional = pd.read_csv(out / "tables" / "regional_uptake.csv")
+    assert set(regional["subject"]) == {"sub-03", "sub-04"}
+    assert len(regional) == 2 * 4 * (14 + 7) and set(regional["focus_source"]) == {"truth"}
+    agreement = pd.read_csv(out / "tables" / "regional_agreement.csv")
+    assert len(agreement) == 4 and agreement["uptake_ICC_A1"].notna().all()
+    assert set(agreement["lateralisation_n"]) == {2}
+    assert (out / "figures" / "regional_agreement.png").stat().st_size > 5000
 
 
 @pytest.mark.slow

@@ -181,6 +181,7 @@ class Layout:
 
     WORK_FOLDERS = ("slices", "models", "metrics", "tables", "figures", "qc", "siscom")
     WORK_FOLDERS += ("inputs", "logs", "benchmarks")
+    WORK_FOLDERS += ("regions",)
 
     def description(self) -> Path:
         return self.out / "dataset_description.json"
@@ -337,3 +338,20 @@ class Layout:
     def benchmark(self, stage: str, name: str) -> Path:
         """Snakemake's per-job benchmark (wall time, max RSS, CPU), beside the log's name."""
         return self.benchmarks / stage / f"{name}.tsv"
+
+    # ---- regional perfusion and asymmetry (rules/regions.smk) ----
+    @property
+    def regions(self) -> Path:
+        return self.out / "regions"
+
+    def atlas(self, ext: str = "nii.gz") -> Path:
+        """The regional atlas on the study's template grid (label image; ext tsv: its labels)."""
+        return self.regions / "atlas" / f"space-{TEMPLATE}_desc-regions_dseg.{ext}"
+
+    def atlas_native(self, subject: str = "{subject}") -> Path:
+        """The atlas on a subject's T1w-space grid."""
+        return self.regions / f"sub-{subject}" / f"sub-{subject}_space-T1w_desc-regions_dseg.nii.gz"
+
+    def regional(self, subject: str = "{subject}") -> Path:
+        """Regional uptake and asymmetry of every scored condition of one subject."""
+        return self.regions / f"sub-{subject}" / f"sub-{subject}_regional.tsv"
