@@ -322,3 +322,8 @@ class Layout:
     def benchmark(self, stage: str, name: str) -> Path:
         """Snakemake's per-job benchmark (wall time, max RSS, CPU), beside the log's name."""
         return self.benchmarks / stage / f"{name}.tsv"
+
+    # ---- Monte Carlo ceiling (simulated cohort) ----
+    def ceiling_metrics(self, subject="{subject}", space="{space}", kind="slices") -> Path:
+        """Scores of the Monte Carlo ceiling (approximate): kind `slices` or `volume`."""
+        return self.out / "metrics" / "ceiling" / f"space-{space}" / f"sub-{subject}_{kind}.tsv"
