@@ -146,6 +146,8 @@ def _primary_lines(volume: pd.DataFrame, ceiling: pd.DataFrame) -> list[str]:
     """Mean over subjects of the primary whole-volume metrics per condition, then the ceiling."""
     from workflow_scripts.ceiling import CEILING_LABEL
 
+    if volume.empty and ceiling.empty:
+        return []
     lines = ["", "## Primary metrics (whole volume, relative uptake, inside the brain)", ""]
     lines.append(
         "Per subject on the rebuilt volumes (each divided by its brain mean), inside the MRI "
