@@ -83,7 +83,6 @@ rule score:
     params:
         entry="workflow_scripts.predict:score_job",
         condition=condition_of,
-        split=lambda w: COHORT.split_of(w.subject),
     script:
         "../workflow_scripts/entry.py"
 

@@ -95,11 +95,12 @@ def test_mean_of_draws_beats_a_single_draw_against_the_real_target(mode):
     est = monte_carlo_mean(e, identity, brain, ss, 16, np.random.default_rng(2))
     other = redraw(e, np.random.default_rng(3)).astype(np.float64)
     single = scaled_target(other, brain, ss)
-    assert mean_psnr(est.slices, real) > mean_psnr(single, real) + 2.0
+    # MSE ratio 2 / (1 + 1/16): about 2.7 dB
+    assert mean_psnr(est.slices, real) > mean_psnr(single, real) + 1.5
     sd = np.ones_like(real_counts)
     ceiling = volume_scores(est.volume, real_counts, est.sd, brain)
     one = volume_scores(other, real_counts, sd, brain)
-    assert ceiling["PSNR_rel_dB"] > one["PSNR_rel_dB"] + 2.0
+    assert ceiling["PSNR_rel_dB"] > one["PSNR_rel_dB"] + 1.5
     assert ceiling["MAE_rel"] < one["MAE_rel"] and ceiling["SSIM_rel"] > one["SSIM_rel"]
 
 
