@@ -18,7 +18,7 @@ from workflow_scripts.slices import SubjectSlices, cut, extract, scale_to_unit
 from workflow_scripts.volume_metrics import volume_scores
 
 MODES = ("per_slice", "per_volume")
-SHAPE = (40, 40, 6)
+SHAPE = (40, 40, 12)
 
 
 def expected_image(shape=SHAPE) -> tuple[np.ndarray, np.ndarray]:

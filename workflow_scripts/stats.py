@@ -148,7 +148,12 @@ def run_tests(
                 slice_level = paired(joined[f"{m}_a"].to_numpy(), joined[f"{m}_b"].to_numpy())
                 subj = (
                     _subject_means(a, volume, comp["a"], m)
-                    .join(_subject_means(b, volume, comp["b"], m), lsuffix="_a", rsuffix="_b")
+                    .merge(
+                        _subject_means(b, volume, comp["b"], m),
+                        left_index=True,
+                        right_index=True,
+                        suffixes=("_a", "_b"),
+                    )
                     .dropna()
                 )
                 subject_level = paired(subj[f"{m}_a"].to_numpy(), subj[f"{m}_b"].to_numpy())
