@@ -386,21 +386,20 @@ def synthesis_figure_inputs(w):
     return d
 
 
-def noiseless_subjects():
+def ceiling_subjects():
+    """Scored subjects whose expected SPECT is known (simulated cohort): Monte Carlo ceiling."""
     if not config["simulate"]["enabled"]:
         return []
     return [s for s in COHORT.subjects(EVAL_SPLITS) if has(s, "spect")]
 
 
+def all_ceiling_files(kind="slices"):
+    return [L.ceiling_metrics(s, space, kind) for space in SPACES for s in ceiling_subjects()]
+
+
 def baseline_inputs(w):
     d = {f"train_{i}": [L.slices(s, w.space) for s in subjects_for(i, "train")] for i in INPUTS}
     d["eval"] = [L.slices(s, w.space) for s in COHORT.subjects(EVAL_SPLITS) if has(s, "spect")]
-    if noiseless_subjects():
-        d["noiseless"] = [
-            L.in_space(prefix(s, "spect"), "spect", w.space, "noiseless")
-            for s in noiseless_subjects()
-        ]
-        d["spectmask"] = [space_mask(s, "spect", w.space) for s in noiseless_subjects()]
     return d
 
 
@@ -435,6 +434,7 @@ def evaluate_targets():
             "table4.md",
             "tests.csv",
             "baselines.csv",
+            "ceiling.csv",
         )
     ]
     synthesis = [L.synthesis_figure(s) for s in synthesis_figure_subjects()]
@@ -525,15 +525,21 @@ def score_inputs(w):
     }
 
 
-def noiseless_inputs(w):
-    subject, _ = image_of(w)
+def ceiling_inputs(w):
+    """The expected SPECT on its raw grid, the real scan's stored transforms, and what the
+    ceiling is scored against (as score_inputs)."""
+    s = w.subject
     d = {
-        "image": L.simulation_noiseless(subject),
-        "mri_mask": brain_mask(subject, "t1w"),
-        "xfm": L.to_mri_xfm(w.prefix),
+        "expected": L.simulation_noiseless(s),
+        "mri_mask": brain_mask(s, "t1w"),
+        "xfm": L.to_mri_xfm(prefix(s, "spect")),
+        "slices": L.slices(s, w.space),
+        "real": space_image(s, "spect", w.space),
+        "brainmask": space_mask(s, "t1w", w.space),
+        "spectmask": space_mask(s, "spect", w.space),
     }
     if w.space == TEMPLATE:
-        d["template_xfm"] = to_template_xfm(subject)
+        d["template_xfm"] = to_template_xfm(s)
     return d
 
 

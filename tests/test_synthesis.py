@@ -183,7 +183,14 @@ def test_plane_ssim_matches_scikit_image_and_uncertainty_ratio_by_hand():
     assert ratio == pytest.approx(10.0)
     scores = volume_scores(synth, real, np.abs(synth - real), brain)
     assert scores["uncertainty_top_bottom_MAE_ratio"] > 1
-    assert set(scores) >= {"MAE_brain", "SSIM_coronal", "SSIM_sagittal", "through_slice_CV_percent"}
+    assert set(scores) >= {
+        "MAE_rel",
+        "PSNR_rel_dB",
+        "SSIM_rel",
+        "SSIM_coronal",
+        "SSIM_sagittal",
+        "through_slice_CV_percent",
+    }
 
 
 def test_training_records_context_and_target_scaling(trained):

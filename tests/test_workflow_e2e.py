@@ -73,11 +73,18 @@ def test_whole_study_outputs(finished_run):
     tests = pd.read_csv(out / "tables" / "tests.csv")
     assert {"fig5_space", "fig7_input"} <= set(tests["figure"])
     baselines = pd.read_csv(out / "tables" / "baselines.csv")
-    assert {"identity", "linear", "expected"} <= set(baselines["method"])
+    assert {"identity", "linear", "mc_ceiling_approx"} <= set(baselines["method"])
+    # primary per-slice metrics (relative uptake, inside the brain) beside the paper's
+    assert metrics[["MAE_rel", "PSNR_rel_dB", "SSIM_rel"]].notna().all().all()
+    assert "RMSE" not in set(tests["metric"]) and {"table4", "primary"} <= set(tests["family"])
+    ceiling = pd.read_csv(out / "tables" / "ceiling.csv")
+    assert len(ceiling) == 2 * 2 and (ceiling["draws"] == 8).all()
+    assert ceiling[["MAE_rel", "PSNR_rel_dB", "SSIM_rel"]].notna().all().all()
     for fig in ("fig5_space", "fig6_loss", "fig7_input", "montage_space-T1w_loss-l1_bce"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 5000, fig
     summary = (out / "results_summary.md").read_text()
     assert "Native >= template" in summary and "baselines" in summary
+    assert "Monte Carlo ceiling (approximate)" in summary and "upper bound" not in summary
     # the model folder records its training subjects; held-out subjects are not among them
     subjects = json.loads((out / "models/space-T1w/desc-synthPetL1Bce/subjects.json").read_text())
     assert subjects["train"] == ["01", "02"]

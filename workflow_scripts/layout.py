@@ -355,3 +355,8 @@ class Layout:
     def regional(self, subject: str = "{subject}") -> Path:
         """Regional uptake and asymmetry of every scored condition of one subject."""
         return self.regions / f"sub-{subject}" / f"sub-{subject}_regional.tsv"
+
+    # ---- Monte Carlo ceiling (simulated cohort) ----
+    def ceiling_metrics(self, subject="{subject}", space="{space}", kind="slices") -> Path:
+        """Scores of the Monte Carlo ceiling (approximate): kind `slices` or `volume`."""
+        return self.out / "metrics" / "ceiling" / f"space-{space}" / f"sub-{subject}_{kind}.tsv"
