@@ -22,7 +22,7 @@ CONDITIONS = [names.condition_desc(i, lo) for i in INPUTS for lo in LOSSES]
 # 2D against 2.5D synthesis in the synthesis figures and the volume metrics (not in Table 4 or
 # its tests, whose conditions share one context).
 TWINS_2D = (
-    [names.condition_desc(*pair.split("/"), twin_2d=True) for pair in config["train"]["compare_2d"]]
+    [names.twin_desc(pair) for pair in config["train"]["compare_2d"]]
     if config["slices"]["context"] > 0 and NATIVE in SPACES
     else []
 )

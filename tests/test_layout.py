@@ -61,6 +61,7 @@ def test_conditions_are_bids_labels_and_parse_back():
     assert len(names.CONDITIONS) == 2 * len(names.MODEL_INPUTS) * len(names.LOSSES)
     assert names.condition_desc("mri_pet", "l1_bce", twin_2d=True) == "synthMriPetL1Bce2d"
     assert names.is_2d_twin("synthMriPetL1Bce2d") and not names.is_2d_twin("synthMriPetL1Bce")
+    assert names.twin_desc("mri_pet/l1_bce") == "synthMriPetL1Bce2d"
     with pytest.raises(ValueError, match="unknown condition"):
         names.parse_condition("synthCtL1")
 

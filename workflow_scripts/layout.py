@@ -113,6 +113,12 @@ def parse_condition(desc: str) -> tuple[str, str]:
     return CONDITIONS[desc]
 
 
+def twin_desc(pair: str) -> str:
+    """The desc label of the 2D twin of 'input/loss' (train.compare_2d names them so)."""
+    model_input, loss = pair.split("/")
+    return condition_desc(model_input, loss, twin_2d=True)
+
+
 def is_2d_twin(desc: str) -> bool:
     """Whether a condition's desc label names a 2D twin."""
     return desc == condition_desc(*parse_condition(desc), twin_2d=True)
