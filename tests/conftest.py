@@ -15,6 +15,9 @@ import torch
 from workflow_scripts.slices import extract, save_slices
 
 torch.set_num_threads(1)
+# ITK reads its thread count once, when the first ANTs filter of the process starts: one
+# thread for every test, so seeded registrations repeat bit for bit whichever test runs first.
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
