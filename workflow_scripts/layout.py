@@ -322,3 +322,24 @@ class Layout:
     def benchmark(self, stage: str, name: str) -> Path:
         """Snakemake's per-job benchmark (wall time, max RSS, CPU), beside the log's name."""
         return self.benchmarks / stage / f"{name}.tsv"
+
+    # ---- SISCOM sources built from the training cohort (rules/siscom.smk) ----
+    def siscom_cohort_flat(self) -> Path:
+        """The flat interictal: training subjects' mean relative SPECT, template space."""
+        return self.siscom / "cohort" / f"space-{TEMPLATE}_desc-flat_spect.nii.gz"
+
+    def siscom_pet_map(self) -> Path:
+        """The PET -> relative SPECT linear map fitted on the training subjects."""
+        return self.siscom / "cohort" / "desc-petLinear_map.json"
+
+    def siscom_flat(self, subject: str = "{subject}") -> Path:
+        """The flat interictal warped onto a subject's native (T1w) grid."""
+        return self.siscom / f"sub-{subject}" / f"sub-{subject}_space-T1w_desc-flat_spect.nii.gz"
+
+    def siscom_ictal_mask(self, subject: str = "{subject}") -> Path:
+        """The ictal SPECT's own brain mask on the native grid (SISCOM's analysis mask x MRI)."""
+        return (
+            self.siscom
+            / f"sub-{subject}"
+            / f"sub-{subject}_acq-ictal_space-T1w_desc-brain_mask.nii.gz"
+        )
