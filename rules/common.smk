@@ -431,7 +431,7 @@ def siscom_inputs(w):
         "brainmask": space_mask(s, "t1w", NATIVE),
         "ictalmask": L.siscom_ictal_mask(s),
         "t1w": space_image(s, "t1w", NATIVE),
-        "spect": space_image(s, "spect", NATIVE),
+        "spect": L.siscom_real(s),
         "flat": L.siscom_flat(s),
         "synth": [path for _, path in siscom_conditions(s)],
     }
@@ -472,7 +472,8 @@ def siscom_cohort_inputs(w):
 
 
 def siscom_warp_inputs(w):
-    """The cohort's flat image and the ictal's own mask, with the transforms to the native grid."""
+    """The cohort's flat image, the ictal's own mask and the unmasked interictal scan, with the
+    transforms that take them onto the native grid."""
     s = w.subject
     return {
         "flat": L.siscom_cohort_flat(),
@@ -480,6 +481,8 @@ def siscom_warp_inputs(w):
         "ictal": space_image(s, "ictal", NATIVE),
         "ictal_mask": brain_mask(s, "ictal"),
         "ictal_xfm": L.to_mri_xfm(prefix(s, "ictal")),
+        "interictal": L.reoriented(prefix(s, "spect"), "spect"),
+        "interictal_xfm": L.to_mri_xfm(prefix(s, "spect")),
     }
 
 

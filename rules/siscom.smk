@@ -41,6 +41,7 @@ rule siscom_warp:
     output:
         flat=L.siscom_flat(),
         ictalmask=L.siscom_ictal_mask(),
+        real=L.siscom_real(),
     log:
         L.log("siscom", "sub-{subject}_warp"),
     benchmark:

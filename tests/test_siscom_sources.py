@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import ellipsoid
 from workflow_scripts.siscom.sources import (
     cohort_mean,
+    fill_outward,
     fit_linear_map,
     pet_relative,
     relative,
@@ -85,3 +86,21 @@ def test_smoothing_reaches_the_stated_fwhm_and_keeps_the_edge():
 def test_source_slugs():
     assert source_slug("flat") == "flat" and source_slug("pet_linear") == "pet_linear"
     assert source_slug("mri_pet/l1_bce") == "synth_input-mri_pet_loss-l1_bce"
+
+
+def test_fill_outward_takes_the_nearest_valid_value():
+    img = np.zeros((5, 1, 1))
+    img[1:3, 0, 0] = [2.0, 3.0]
+    valid = img > 0
+    filled = fill_outward(img, valid)
+    assert filled[:, 0, 0].tolist() == [2.0, 2.0, 3.0, 3.0, 3.0]
+
+
+def test_pet_without_counts_at_the_brain_edge_leaves_no_rim():
+    """The PET's own (BET) mask is smaller than the MRI's: the relative PET has no zeros inside
+    the MRI mask, which SISCOM would read as a rim of hyperperfusion."""
+    mri = ellipsoid(SHAPE, (7, 8, 6))
+    pet = 3.0 * ellipsoid(SHAPE, (6, 7, 5))
+    rel = pet_relative(pet, mri, 6.0, (2.0, 2.0, 2.0))
+    assert rel[mri].min() == pytest.approx(1.0) and rel[mri].max() == pytest.approx(1.0)
+    assert not rel[~mri].any()

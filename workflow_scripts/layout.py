@@ -343,3 +343,12 @@ class Layout:
             / f"sub-{subject}"
             / f"sub-{subject}_acq-ictal_space-T1w_desc-brain_mask.nii.gz"
         )
+
+    def siscom_real(self, subject: str = "{subject}") -> Path:
+        """The real interictal SPECT on the native grid without its own mask (SISCOM masks every
+        source alike, with the ictal SPECT's mask x the MRI's)."""
+        return (
+            self.siscom
+            / f"sub-{subject}"
+            / f"sub-{subject}_acq-interictal_space-T1w_desc-preproc_spect.nii.gz"
+        )

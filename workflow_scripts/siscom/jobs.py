@@ -26,6 +26,7 @@ from workflow_scripts.siscom.sources import (
     REAL,
     LinearMap,
     cohort_mean,
+    fill_outward,
     fit_linear_map,
     pet_relative,
     relative,
@@ -60,11 +61,14 @@ def cohort_job(smk) -> None:
         _data(f, s, "template SPECT")[0] for f, s in zip(inp.flat_spect, flat_subjects, strict=True)
     ]
     ref = nib.load(inp.flat_spect[0])
-    save_nifti(cohort_mean(vols, masks).astype(np.float32), smk.output.flat, ref.affine, code=4)
+    # extended outward, so a subject's brain edge never meets a hole after the affine warp
+    flat = fill_outward(cohort_mean(vols, masks), np.any(masks, axis=0))
+    save_nifti(flat.astype(np.float32), smk.output.flat, ref.affine, code=4)
     write_json(
         {
             "Description": "flat interictal SPECT: voxelwise mean over the training subjects of "
-            "their template-space SPECT divided by its mean in their brain x SPECT mask",
+            "their template-space SPECT divided by its mean in their brain x SPECT mask; outside "
+            "every mask, the nearest covered voxel's value",
             "TrainingSubjects": [f"sub-{s}" for s in flat_subjects],
             "Sources": [str(f) for f in inp.flat_spect],
         },
@@ -87,13 +91,15 @@ def cohort_job(smk) -> None:
 
 
 def warp_job(smk) -> None:
-    """Rule siscom_warp: the flat interictal into the subject's native grid (inverse of its
-    MRI -> template affine) and the ictal SPECT's own mask onto that grid (its rigid transform)."""
+    """Rule siscom_warp: onto the subject's native grid, the flat interictal (inverse of its
+    MRI -> template affine), the ictal SPECT's own mask and the interictal scan unmasked, like
+    the ictal one (their rigid transforms)."""
     from workflow_scripts import registration as reg
 
     reg.set_threads(smk.threads)
     grid = nib.load(smk.input.ictal)
     reg.resample(smk.input.flat, grid, [smk.input.template_xfm], smk.output.flat, invert=True)
+    reg.resample(smk.input.interictal, grid, [smk.input.interictal_xfm], smk.output.real)
     reg.resample(
         smk.input.ictal_mask,
         grid,

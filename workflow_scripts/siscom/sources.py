@@ -72,6 +72,15 @@ def cohort_mean(volumes: Iterable[np.ndarray], masks: Iterable[np.ndarray]) -> n
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
+def fill_outward(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Every voxel outside `valid` takes the value of the nearest valid voxel."""
+    valid = np.asarray(valid, bool)
+    if not valid.any():
+        raise ValueError("nothing to fill from: no valid voxel")
+    idx = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    return image[tuple(idx)]
+
+
 def smooth_in_mask(
     data: np.ndarray, mask: np.ndarray, fwhm_mm: float, voxel_mm: Sequence[float]
 ) -> np.ndarray:
@@ -118,6 +127,13 @@ def fit_linear_map(pet_rel: Sequence[np.ndarray], spect_rel: Sequence[np.ndarray
 def pet_relative(
     pet: np.ndarray, mri_mask: np.ndarray, fwhm_mm: float, voxel_mm: Sequence[float]
 ) -> np.ndarray:
-    """A subject's PET at SPECT resolution, relative to its mean over the MRI brain mask (the
-    same normalisation for training subjects and scored ones: neither uses a SPECT mask)."""
-    return relative(smooth_in_mask(pet, mri_mask, fwhm_mm, voxel_mm), mri_mask)
+    """A subject's PET at SPECT resolution over the MRI brain mask, relative to its mean there
+    (the same for training subjects and scored ones: neither uses a SPECT mask). Smoothed where
+    the skull-stripped PET has counts, then carried to the rest of the MRI mask from the nearest
+    such voxel, so the two masks' disagreement at the edge makes no rim of zeros."""
+    mri_mask = np.asarray(mri_mask, bool)
+    has_pet = mri_mask & (np.asarray(pet) > 0)
+    if not has_pet.any():
+        raise ValueError("the PET has no counts inside the MRI brain mask")
+    smooth = fill_outward(smooth_in_mask(pet, has_pet, fwhm_mm, voxel_mm), has_pet)
+    return relative(smooth, mri_mask)
