@@ -11,6 +11,7 @@ from tests.conftest import ellipsoid
 from workflow_scripts.siscom.sources import (
     cohort_mean,
     fill_outward,
+    fill_to_mask,
     fit_linear_map,
     pet_relative,
     relative,
@@ -94,6 +95,8 @@ def test_fill_outward_takes_the_nearest_valid_value():
     valid = img > 0
     filled = fill_outward(img, valid)
     assert filled[:, 0, 0].tolist() == [2.0, 2.0, 3.0, 3.0, 3.0]
+    mask = np.array([0, 1, 1, 1, 0], bool).reshape(5, 1, 1)
+    assert fill_to_mask(img, mask)[:, 0, 0].tolist() == [0.0, 2.0, 3.0, 3.0, 0.0]
 
 
 def test_pet_without_counts_at_the_brain_edge_leaves_no_rim():

@@ -27,6 +27,7 @@ from workflow_scripts.siscom.sources import (
     LinearMap,
     cohort_mean,
     fill_outward,
+    fill_to_mask,
     fit_linear_map,
     pet_relative,
     relative,
@@ -125,6 +126,14 @@ def pet_linear_image(
     return save_nifti(np.clip(lin.apply(rel, brain), 0, None).astype(np.float32), out, img.affine)
 
 
+def raw_pet_image(subject: str, pet: str | Path, brainmask: str | Path, out: Path) -> Path:
+    """The PET as it is (no smoothing, no mapping) over the MRI brain mask: where that mask goes
+    beyond the PET's skull strip, the nearest PET value, not a rim of zeros."""
+    pet_data, img = _data(pet, subject, "native PET")
+    brain = load_on_grid(brainmask, subject, "native brain mask", img.shape, img.affine) > 0
+    return save_nifti(fill_to_mask(pet_data, brain).astype(np.float32), out, img.affine)
+
+
 def siscom_job(smk) -> None:
     """Rule siscom: one subject, every interictal source, its table and figure."""
     import json
@@ -141,7 +150,7 @@ def siscom_job(smk) -> None:
         )
         if linear is not None:
             sources[PET_LINEAR] = linear
-        sources[PET] = inp.pet
+        sources[PET] = raw_pet_image(s, inp.pet, inp.brainmask, built_source_path(out_dir, s, PET))
     for label, path in zip(smk.params.conditions, inp.synth, strict=True):
         sources[label] = path
     focus, radius = focus_from_truth(inp.truth) if "truth" in inp.keys() else (None, None)

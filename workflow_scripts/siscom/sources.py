@@ -81,6 +81,17 @@ def fill_outward(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return image[tuple(idx)]
 
 
+def fill_to_mask(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """An image over a mask: its own counts where it has them, the nearest counted voxel's value
+    where the mask reaches beyond them (e.g. the PET's brain mask inside the MRI's), 0 outside.
+    SISCOM would read a rim of zeros as a rim of hyperperfusion."""
+    mask = np.asarray(mask, bool)
+    counted = mask & (np.asarray(data) > 0)
+    if not counted.any():
+        raise ValueError("the image has no counts inside the mask")
+    return np.where(mask, fill_outward(np.where(counted, data, 0.0), counted), 0.0)
+
+
 def smooth_in_mask(
     data: np.ndarray, mask: np.ndarray, fwhm_mm: float, voxel_mm: Sequence[float]
 ) -> np.ndarray:
