@@ -47,7 +47,7 @@ def brain_images(tmp_path, blob_centre=BLOB, seed=0):
         "ictal": write(tmp_path, "ictal", ictal),
         "inter": write(tmp_path, "inter", inter),
         "brain": write(tmp_path, "brain", brain),
-        "t1w": write(tmp_path, "t1w", brain * 500.0),
+        "t1w": write(tmp_path, "t1w", brain * (300.0 + 10 * np.indices(SHAPE)[0])),
     }
     return paths, world(blob_centre)
 
