@@ -278,3 +278,41 @@ def test_a_second_cluster_at_the_focus_is_ranked(tmp_path):
     assert not table.loc["real", "top_cluster_contains_focus"]
     assert table.loc["real", "focus_cluster_rank"] == 2
     assert table.loc["real", "focus_distance_mm"] > 40
+
+
+def test_subject_without_pet_gets_every_other_source(tmp_path):
+    """The rule's job on a subject without PET: real, flat and synthetic sources, no PET ones;
+    the table names the split and the figure is written."""
+    from types import SimpleNamespace
+
+    from snakemake.iocontainers import InputFiles
+
+    from workflow_scripts.siscom.jobs import siscom_job
+
+    paths, _ = brain_images(tmp_path)
+    out = tmp_path / "siscom" / "sub-01"
+    job = SimpleNamespace(
+        wildcards=SimpleNamespace(subject="01"),
+        input=InputFiles(
+            fromdict={
+                "ictal": str(paths["ictal"]),
+                "brainmask": str(paths["brain"]),
+                "ictalmask": str(paths["brain"]),
+                "t1w": str(paths["t1w"]),
+                "spect": str(paths["inter"]),
+                "flat": str(write(tmp_path, "flat", ellipsoid(SHAPE, (16, 18, 12)) * 1.0)),
+                "synth": [str(paths["inter"])],
+            }
+        ),
+        output=SimpleNamespace(table=str(out / "sub-01_siscom.tsv"), png=out / "sub-01.png"),
+        params=SimpleNamespace(
+            settings={"z_threshold": 2.0, "min_cluster_mm3": 200.0},
+            conditions=["mri/l1_bce"],
+            split="test",
+        ),
+    )
+    siscom_job(job)
+    table = pd.read_csv(out / "sub-01_siscom.tsv", sep="\t")
+    assert table["source"].tolist() == ["real", "flat", "mri/l1_bce"]
+    assert set(table["split"]) == {"test"}
+    assert (out / "sub-01.png").stat().st_size > 5000
