@@ -35,6 +35,7 @@ include: "rules/preprocess.smk"
 include: "rules/slices.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/regions.smk"
 include: "rules/siscom.smk"
 
 

@@ -29,7 +29,8 @@ class LeakageError(ValueError):
 
 
 class SliceDataset(Dataset):
-    """(input (C,S,S), target (1,S,S)) pairs of the training subjects' slices."""
+    """(input (C,S,S), target (1,S,S)) pairs of the training subjects' slices; `context`: the
+    model's 2.5D context (None: the files' own; smaller: only the nearer neighbours)."""
 
     def __init__(
         self,
@@ -38,6 +39,7 @@ class SliceDataset(Dataset):
         augment: bool = True,
         seed: int = 0,
         allowed_split: str = "train",
+        context: int | None = None,
     ):
         xs, ys, self.subjects = [], [], []
         kinds = set()
@@ -51,14 +53,15 @@ class SliceDataset(Dataset):
                 )
             if "spect" not in ss.images:
                 raise ValueError(f"sub-{ss.subject} ({path}): no SPECT slices to learn from")
-            xs.append(stack_input(ss, model_input))
+            xs.append(stack_input(ss, model_input, context))
             ys.append(np.asarray(ss.images["spect"], dtype=np.float32)[:, None])
             self.subjects.append(ss.subject)
         if not xs:
             raise ValueError("no slice files given")
         if len(kinds) > 1:
             raise ValueError(f"slice files mix 2.5D contexts / target scalings: {sorted(kinds)}")
-        self.context, self.target_scaling = kinds.pop()
+        file_context, self.target_scaling = kinds.pop()
+        self.context = file_context if context is None else int(context)
         self.x = torch.from_numpy(np.concatenate(xs))
         self.y = torch.from_numpy(np.concatenate(ys))
         self.model_input = model_input

@@ -54,12 +54,14 @@ class Condition:
     space: str
     model_input: str
     loss: str
-    context: int = 0  # neighbouring input slices on either side (2.5D)
+    # neighbouring input slices on either side (2.5D); None: the slice files' own context, fixed
+    # when training starts (a smaller one uses the files' centre channels: a 2D twin)
+    context: int | None = None
     target_scaling: str = "per_slice"  # how the target SPECT was put on [-1, 1]
 
     @property
     def in_channels(self) -> int:
-        return (2 if self.model_input == "mri_pet" else 1) * (2 * self.context + 1)
+        return (2 if self.model_input == "mri_pet" else 1) * (2 * (self.context or 0) + 1)
 
     @property
     def name(self) -> str:
@@ -175,7 +177,13 @@ def train_condition(
     precision = training_precision(cfg.get("precision", "auto"), device)
     dtype = AUTOCAST_DTYPES[precision]
     torch.manual_seed(cfg["seed"])
-    data = SliceDataset(slice_files, cond.model_input, augment=cfg["augment"], seed=cfg["seed"])
+    data = SliceDataset(
+        slice_files,
+        cond.model_input,
+        augment=cfg["augment"],
+        seed=cfg["seed"],
+        context=cond.context,
+    )
     # 2.5D context and target scaling are properties of the slice files the model learns from
     cond = dataclasses.replace(cond, context=data.context, target_scaling=data.target_scaling)
     size = int(data.x.shape[-1])
@@ -261,7 +269,7 @@ def train_condition(
         row["images_per_s"] = len(data) / seconds
         row["lr"] = cfg["lr"] * lr_factor(epoch, cfg["epochs"], cfg["epochs_decay"])
         if val_files and cfg["validate_every"] and (epoch + 1) % cfg["validate_every"] == 0:
-            row.update(validation_scores(g, val_files, cond.model_input, device))
+            row.update(validation_scores(g, val_files, cond.model_input, cond.context, device))
         history.append(row)
         done = epoch + 1 - start
         eta = (time.perf_counter() - run_start) / done * (total - epoch - 1)
@@ -427,14 +435,14 @@ def _state(fp, epoch, step: Pix2PixStep, history, precisions, device) -> dict:
 
 
 @torch.inference_mode()
-def validation_scores(g: nn.Module, files, model_input: str, device) -> dict:
+def validation_scores(g: nn.Module, files, model_input: str, context: int, device) -> dict:
     from workflow_scripts.slices import load_slices, stack_input
 
     g.eval()
     scores_ssim, scores_psnr = [], []
     for f in files:
         ss = load_slices(f)
-        x = torch.from_numpy(stack_input(ss, model_input)).to(device)
+        x = torch.from_numpy(stack_input(ss, model_input, context)).to(device)
         y = torch.tensor(np.asarray(ss.images["spect"], dtype=np.float32))[:, None].to(device)
         fake = g(x).float()
         scores_ssim.append(ssim(fake, y))
@@ -524,7 +532,10 @@ def train_job(smk) -> None:
     train_condition(
         list(smk.input.train),
         Path(smk.output.weights).parent,
-        Condition(*(smk.params.condition[k] for k in ("space", "input", "loss"))),
+        Condition(
+            *(smk.params.condition[k] for k in ("space", "input", "loss")),
+            context=smk.params.condition.get("context"),
+        ),
         # weight-affecting settings come from params (a change retrains); how and where it
         # runs (device, checkpointing, validation) from config (a change does not)
         {**smk.config["train"], **smk.params.settings},

@@ -18,6 +18,14 @@ TEMPLATE = SPACE_LABEL["template"]
 INPUTS = config["train"]["inputs"]
 LOSSES = config["train"]["losses"]
 CONDITIONS = [names.condition_desc(i, lo) for i in INPUTS for lo in LOSSES]
+# 2D twins (context 0) of native-space conditions, trained on the same 2.5D slice files: they show
+# 2D against 2.5D synthesis in the synthesis figures and the volume metrics (not in Table 4 or
+# its tests, whose conditions share one context).
+TWINS_2D = (
+    [names.condition_desc(*pair.split("/"), twin_2d=True) for pair in config["train"]["compare_2d"]]
+    if config["slices"]["context"] > 0 and NATIVE in SPACES
+    else []
+)
 
 
 wildcard_constraints:
@@ -38,7 +46,7 @@ MOD_OF_ROLE = {"t1w": "T1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
 # run to a GPU, or changing checkpointing, validation or the condition lists, does not retrain.
 TRAIN_RUN_KEYS = (
     *("spaces", "inputs", "losses", "device", "compile", "checkpoint_every", "validate_every"),
-    "checkpoint_minutes",
+    *("checkpoint_minutes", "compare_2d"),
     *("threads", "mem_mb", "runtime_min", "gpus"),
 )
 
@@ -156,6 +164,7 @@ def all_targets(wildcards):
         *train_targets(),
         *evaluate_targets(),
         *siscom_targets(),
+        *regions_targets(),
     ]
 
 
@@ -240,7 +249,8 @@ def slices_targets():
 def condition_of(w):
     """The condition of a job as tables name it: space (config name), input, loss."""
     model_input, loss = names.parse_condition(w.condition)
-    return {"space": SPACE_NAME[w.space], "input": model_input, "loss": loss}
+    context = 0 if names.is_2d_twin(w.condition) else config["slices"]["context"]
+    return {"space": SPACE_NAME[w.space], "input": model_input, "loss": loss, "context": context}
 
 
 def train_inputs(w):
@@ -253,7 +263,8 @@ def train_inputs(w):
 
 
 def train_targets():
-    return [L.model_dir(space, c) / "generator.safetensors" for space in SPACES for c in CONDITIONS]
+    models = [(space, c) for space in SPACES for c in CONDITIONS] + [(NATIVE, c) for c in TWINS_2D]
+    return [L.model_dir(space, c) / "generator.safetensors" for space, c in models]
 
 
 # --- evaluation ---
@@ -274,6 +285,20 @@ def all_metric_files(kind="slices"):
     ]
 
 
+def twins_2d():
+    """(condition desc, model input) of the 2D twins."""
+    return [(c, names.parse_condition(c)[0]) for c in TWINS_2D]
+
+
+def twin_metric_files():
+    """Volume metrics of the 2D twins (their slice metrics stay out of Table 4)."""
+    return [
+        L.metrics(subj, NATIVE, c, "volume")
+        for c, i in twins_2d()
+        for subj in subjects_for(i, EVAL_SPLITS)
+    ]
+
+
 def synthesised_subjects(model_input):
     """Scored and predict-split subjects: every one gets a synthetic SPECT."""
     return subjects_for(model_input, EVAL_SPLITS) + subjects_for(
@@ -290,6 +315,7 @@ def prediction_targets():
             out.append(L.synthetic(x, space, c))
             if space == NATIVE:
                 out += [L.synthetic_in_scan(x, scan, c) for scan in scans_of(x)]
+    out += [L.synthetic(x, NATIVE, c) for c, i in twins_2d() for x in synthesised_subjects(i)]
     return out
 
 
@@ -337,31 +363,43 @@ def native_conditions_of(subject):
     ]
 
 
+def figure_conditions_of(subject):
+    """native_conditions_of, then the 2D twins synthesising this subject; with twins, labels
+    say which is which (.../2.5D, .../2D)."""
+    twins = [
+        (f"{i}/{names.parse_condition(c)[1]}/2D", c)
+        for c, i in twins_2d()
+        if subject in synthesised_subjects(i)
+    ]
+    if not twins:
+        return native_conditions_of(subject)
+    return [(f"{label}/2.5D", c) for label, c in native_conditions_of(subject)] + twins
+
+
 def synthesis_figure_inputs(w):
     s = w.subject
     d = {"t1w": space_image(s, "t1w", NATIVE)}
     d.update(
         {scan: space_image(s, role, NATIVE) for scan, role in SCAN_ROLE.items() if has(s, role)}
     )
-    d["synth"] = [L.synthetic(s, NATIVE, c) for _, c in native_conditions_of(s)]
+    d["synth"] = [L.synthetic(s, NATIVE, c) for _, c in figure_conditions_of(s)]
     return d
 
 
-def noiseless_subjects():
+def ceiling_subjects():
+    """Scored subjects whose expected SPECT is known (simulated cohort): Monte Carlo ceiling."""
     if not config["simulate"]["enabled"]:
         return []
     return [s for s in COHORT.subjects(EVAL_SPLITS) if has(s, "spect")]
 
 
+def all_ceiling_files(kind="slices"):
+    return [L.ceiling_metrics(s, space, kind) for space in SPACES for s in ceiling_subjects()]
+
+
 def baseline_inputs(w):
     d = {f"train_{i}": [L.slices(s, w.space) for s in subjects_for(i, "train")] for i in INPUTS}
     d["eval"] = [L.slices(s, w.space) for s in COHORT.subjects(EVAL_SPLITS) if has(s, "spect")]
-    if noiseless_subjects():
-        d["noiseless"] = [
-            L.in_space(prefix(s, "spect"), "spect", w.space, "noiseless")
-            for s in noiseless_subjects()
-        ]
-        d["spectmask"] = [space_mask(s, "spect", w.space) for s in noiseless_subjects()]
     return d
 
 
@@ -396,6 +434,7 @@ def evaluate_targets():
             "table4.md",
             "tests.csv",
             "baselines.csv",
+            "ceiling.csv",
         )
     ]
     synthesis = [L.synthesis_figure(s) for s in synthesis_figure_subjects()]
@@ -532,13 +571,64 @@ def score_inputs(w):
     }
 
 
-def noiseless_inputs(w):
-    subject, _ = image_of(w)
+def ceiling_inputs(w):
+    """The expected SPECT on its raw grid, the real scan's stored transforms, and what the
+    ceiling is scored against (as score_inputs)."""
+    s = w.subject
     d = {
-        "image": L.simulation_noiseless(subject),
-        "mri_mask": brain_mask(subject, "t1w"),
-        "xfm": L.to_mri_xfm(w.prefix),
+        "expected": L.simulation_noiseless(s),
+        "mri_mask": brain_mask(s, "t1w"),
+        "xfm": L.to_mri_xfm(prefix(s, "spect")),
+        "slices": L.slices(s, w.space),
+        "real": space_image(s, "spect", w.space),
+        "brainmask": space_mask(s, "t1w", w.space),
+        "spectmask": space_mask(s, "spect", w.space),
     }
     if w.space == TEMPLATE:
-        d["template_xfm"] = to_template_xfm(subject)
+        d["template_xfm"] = to_template_xfm(s)
     return d
+
+
+# --- regional perfusion and asymmetry (rules/regions.smk) ---
+
+
+def regional_conditions(subject):
+    """(space label, condition desc, condition) of every condition scoring this subject."""
+    return [
+        (space, c, {"space": SPACE_NAME[space], "input": i, "loss": names.parse_condition(c)[1]})
+        for space, c, i in conditions()
+        if subject in subjects_for(i, EVAL_SPLITS)
+    ]
+
+
+def user_atlas_files():
+    """The user's atlas image and labels (config evaluate.atlas), when given."""
+    given = config["evaluate"]["atlas"].values()
+    return [v for v in given if v and str(v).lower() not in ("null", "none")]
+
+
+def regional_subjects():
+    return [s for s in COHORT.subjects(EVAL_SPLITS) if regional_conditions(s)]
+
+
+def regional_inputs(w):
+    """Per space: the atlas, the real SPECT and the scoring masks; the synthetic volumes; the
+    simulator's truth (the focus) on the demo cohort."""
+    s = w.subject
+    conds = regional_conditions(s)
+    d = {"labels": L.atlas("tsv"), "synth": [L.synthetic(s, sp, c) for sp, c, _ in conds]}
+    for space in sorted({sp for sp, _, _ in conds}):
+        d[f"atlas_{space}"] = L.atlas() if space == TEMPLATE else L.atlas_native(s)
+        d[f"real_{space}"] = space_image(s, "spect", space)
+        d[f"brainmask_{space}"] = space_mask(s, "t1w", space)
+        d[f"spectmask_{space}"] = space_mask(s, "spect", space)
+    if config["simulate"]["enabled"]:
+        d["truth"] = L.simulation_truth(s)
+    return d
+
+
+def regions_targets():
+    if not regional_subjects():
+        return []
+    tables = [L.tables / f for f in ("regional_uptake.csv", "regional_agreement.csv")]
+    return [*tables, L.figures / "regional_agreement.png"]

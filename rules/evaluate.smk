@@ -83,7 +83,6 @@ rule score:
     params:
         entry="workflow_scripts.predict:score_job",
         condition=condition_of,
-        split=lambda w: COHORT.split_of(w.subject),
     script:
         "../workflow_scripts/entry.py"
 
@@ -111,34 +110,34 @@ rule synthesis_figure:
         runtime=5,
     params:
         entry="workflow_scripts.figures:synthesis_job",
-        conditions=lambda w: [label for label, _ in native_conditions_of(w.subject)],
+        conditions=lambda w: [label for label, _ in figure_conditions_of(w.subject)],
         split=lambda w: COHORT.split_of(w.subject),
     script:
         "../workflow_scripts/entry.py"
 
 
-rule noiseless_spect:
+rule mc_ceiling:
     input:
-        unpack(noiseless_inputs),
+        unpack(ceiling_inputs),
     output:
-        image=L.in_space(suffix="spect", desc="noiseless"),
-        json=L.sidecar(L.in_space(suffix="spect", desc="noiseless")),
+        slices=L.ceiling_metrics(kind="slices"),
+        volume=L.ceiling_metrics(kind="volume"),
     log:
-        L.log("noiseless_spect", "{prefix}_space-{space}"),
+        L.log("mc_ceiling", "space-{space}_sub-{subject}"),
     benchmark:
-        L.benchmark("noiseless_spect", "{prefix}_space-{space}")
-    wildcard_constraints:
-        prefix=names.prefix_pattern("spect"),
+        L.benchmark("mc_ceiling", "space-{space}_sub-{subject}")
     conda:
         "../envs/ants.yaml"
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=5,
+        runtime=10,
     params:
-        entry="workflow_scripts.preprocess:noiseless_job",
+        entry="workflow_scripts.ceiling:ceiling_job",
         grid=settings("preprocess", "grid"),
-        reference=lambda w: str(space_image(image_of(w)[0], "t1w", w.space)),
+        spect_mask=settings("preprocess", "spect_mask"),
+        draws=config["evaluate"]["ceiling_draws"],
+        seed=config["evaluate"]["ceiling_seed"],
     script:
         "../workflow_scripts/entry.py"
 
@@ -161,7 +160,6 @@ rule baselines:
     params:
         entry="workflow_scripts.baselines:baselines_job",
         inputs=[i for i in INPUTS],
-        noiseless_subjects=lambda w: noiseless_subjects(),
     script:
         "../workflow_scripts/entry.py"
 
@@ -169,8 +167,10 @@ rule baselines:
 rule tables:
     input:
         metrics=lambda w: all_metric_files("slices"),
-        volume=lambda w: all_metric_files("volume"),
+        volume=lambda w: all_metric_files("volume") + twin_metric_files(),
         baselines=expand(L.baselines(), space=SPACES),
+        ceiling_slices=lambda w: all_ceiling_files("slices"),
+        ceiling_volume=lambda w: all_ceiling_files("volume"),
     output:
         metrics=L.tables / "metrics.csv",
         volume=report(
@@ -201,6 +201,12 @@ rule tables:
         baselines=report(
             L.tables / "baselines.csv",
             caption="report/baselines.rst",
+            category="4. Results",
+            subcategory="Tables",
+        ),
+        ceiling=report(
+            L.tables / "ceiling.csv",
+            caption="report/ceiling.rst",
             category="4. Results",
             subcategory="Tables",
         ),
@@ -303,6 +309,8 @@ rule summary:
         metrics=L.tables / "metrics.csv",
         tests=L.tables / "tests.csv",
         baselines=L.tables / "baselines.csv",
+        volume=L.tables / "volume_metrics.csv",
+        ceiling=L.tables / "ceiling.csv",
     output:
         report(
             L.out / "results_summary.md",

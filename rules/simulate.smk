@@ -40,6 +40,7 @@ rule simulate_subject:
         seed=lambda w: config["simulate"]["seed"] + COHORT.subjects().index(w.subject) + 1,
         ictal=config["simulate"]["ictal"],
         voxel_scale=config["simulate"]["voxel_scale"],
+        effects=settings("simulate", "effects"),
     script:
         "../workflow_scripts/entry.py"
 

@@ -66,6 +66,7 @@ def test_every_key_is_commented():
         ({"preprocess": {"grid": {"shape": [64, 64]}}}, "shape"),
         ({"splits": {"fractions": {"train": 1.5, "test": 0.1, "validation": 0.1}}}, "train"),
         ({"unknown_key": 1}, "unknown_key"),
+        ({"train": {"compare_2d": ["mri_pet"]}}, "compare_2d"),
     ],
 )
 def test_bad_values_are_schema_errors(patch, fragment):

@@ -57,7 +57,10 @@ def test_conditions_are_bids_labels_and_parse_back():
     for desc, (model_input, loss) in names.CONDITIONS.items():
         assert re.fullmatch("[A-Za-z0-9]+", desc)
         assert names.parse_condition(desc) == (model_input, loss)
-    assert len(names.CONDITIONS) == len(names.MODEL_INPUTS) * len(names.LOSSES)
+    # each input x loss, and its 2D twin; only the twin says it is one
+    assert len(names.CONDITIONS) == 2 * len(names.MODEL_INPUTS) * len(names.LOSSES)
+    assert names.condition_desc("mri_pet", "l1_bce", twin_2d=True) == "synthMriPetL1Bce2d"
+    assert names.is_2d_twin("synthMriPetL1Bce2d") and not names.is_2d_twin("synthMriPetL1Bce")
     with pytest.raises(ValueError, match="unknown condition"):
         names.parse_condition("synthCtL1")
 

@@ -45,16 +45,15 @@ def subject(tmp_path_factory):
     bids = root / "bids"
     simulate_subject("05", "train", 21, bids, ictal=False, voxel_scale=2.0)
     raw = bids_paths(bids, "05")
-    out = {}
+    out, records = {}, {}
     for mod in ("T1w", "pet", "spect"):
         out[mod] = root / f"{mod}_reoriented.nii.gz"
         reorient(raw[mod], out[mod], "05", mod)
     for mod, frac in (("T1w", 0.5), ("pet", 0.5)):
-        skull_strip(
+        records[mod] = skull_strip(
             out[mod],
             root / f"{mod}_brain.nii.gz",
             root / f"{mod}_mask.nii.gz",
-            root / f"{mod}.json",
             subject="05",
             modality=mod,
             backend="python",
@@ -64,7 +63,7 @@ def subject(tmp_path_factory):
     mask, _ = spect_brain_mask(spect, subject="05")
     save_nifti(mask.astype(np.uint8), root / "spect_mask.nii.gz", affine=spect.affine)
     save_nifti(spect.get_fdata() * mask, root / "spect_brain.nii.gz", affine=spect.affine)
-    return {"root": root, "bids": bids, "raw": raw, "re": out}
+    return {"root": root, "bids": bids, "raw": raw, "re": out, "records": records}
 
 
 def test_reorientation_is_lossless(subject):
@@ -99,7 +98,7 @@ def test_skull_strip_and_spect_mask_dice(subject):
     assert t1 >= 0.95, t1
     assert pet >= 0.90, pet
     assert spect >= 0.90, spect
-    side = json.loads((root / "T1w.json").read_text())
+    side = subject["records"]["T1w"]
     assert side["backend"] == "python" and 500 < side["brain_volume_ml"] < 2500
 
 
@@ -177,7 +176,6 @@ def test_empty_skull_strip_is_an_error(tmp_path):
             path,
             tmp_path / "b.nii.gz",
             tmp_path / "m.nii.gz",
-            tmp_path / "s.json",
             subject="x",
             modality="T1w",
             backend="python",

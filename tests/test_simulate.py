@@ -5,6 +5,7 @@ Subjects are simulated at voxel_scale=3 (3 mm anatomy) so each takes about 2 s.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from workflow_scripts.cohort import SPLITS
 from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir, write_dataset
+from workflow_scripts.simulate.effects import EffectSettings
 from workflow_scripts.simulate.modalities import (
     activity_maps,
     draw_subject,
@@ -142,14 +144,25 @@ def test_focus_lies_in_grey_matter_and_is_recorded(cohort):
 
 
 def test_focus_changes_uptake_in_the_stated_directions():
-    model, head = draw_subject("05", "train", 5, voxel_scale=SCALE, ictal=True)
+    """After each scanner's blur: ictal up, PET and interictal SPECT down at the focus (the
+    former fixed sizes, +60 % / -30 % / -12 %; test_simulate_effects.py checks drawn sizes)."""
+    sizes = EffectSettings(
+        ictal_increase=(0.6, 0.6),
+        interictal_hypoperfusion=(0.12, 0.12),
+        pet_hypometabolism=(0.3, 0.3),
+        pet_focus_offset_mm=(0.0, 0.0),
+        day_to_day_regional=0.0,
+    )
+    model, head = draw_subject("05", "train", 5, voxel_scale=SCALE, ictal=True, effects=sizes)
     tissues, _ = subject_tissues(model, head)
     maps = activity_maps(model, head, tissues)
     idx = np.round(np.linalg.inv(head.affine) @ np.append(model.focus_template_mm, 1))[:3]
     i, j, k = idx.astype(int)
     ratio = maps["ictal"][i, j, k] / maps["spect"][i, j, k]
     assert ratio > 1.15  # ictal hyperperfusion
-    model.focus_template_mm = model.focus_template_mm + 500  # move the focus out of the head
+    model.effects = dataclasses.replace(  # no focus effects at all
+        model.effects, ictal_increase=0.0, interictal_hypoperfusion=0.0, pet_hypometabolism=0.0
+    )
     no_focus = activity_maps(model, head, tissues)
     assert maps["pet"][i, j, k] < 0.9 * no_focus["pet"][i, j, k]  # hypometabolism
     assert maps["spect"][i, j, k] < no_focus["spect"][i, j, k]  # mild hypoperfusion

@@ -33,6 +33,7 @@ def fake_metrics(seed=0) -> pd.DataFrame:
                             "SSIM": ssim,
                             "RMSE": 0.3 - ssim / 4,
                             "PSNR": 20 + 10 * ssim,
+                            "MAE_rel": 0.4 - ssim / 3 + rng.normal(0, 0.01),
                         }
                     )
     return pd.DataFrame(rows)
@@ -72,15 +73,19 @@ def test_slice_and_subject_level_tests_with_holm():
     a = df[(df["space"] == "native") & (df["input"] == "pet")].groupby("subject")["SSIM"].mean()
     b = df[(df["space"] == "template") & (df["input"] == "pet")].groupby("subject")["SSIM"].mean()
     assert row["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue) and row["n"] == 4
-    sl = tests[(tests["level"] == "slice") & tests["p"].notna()]
-    # Holm by hand: sorted p times (m - rank), cumulative max, capped at 1
-    p = sl["p"].to_numpy()
-    order = np.argsort(p)
-    m = len(p)
-    adj = np.minimum(1, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    expected = np.empty(m)
-    expected[order] = adj
-    np.testing.assert_allclose(sl["p_holm"].to_numpy(), expected)
+    # PSNR is a function of RMSE: one endpoint, only PSNR is tested
+    assert "RMSE" not in set(tests["metric"])
+    assert set(tests["family"]) == {"table4", "primary"}
+    for family in ("table4", "primary"):
+        sl = tests[(tests["level"] == "slice") & (tests["family"] == family) & tests["p"].notna()]
+        # Holm by hand within level x family: sorted p times (m - rank), cumulative max, cap 1
+        p = sl["p"].to_numpy()
+        order = np.argsort(p)
+        m = len(p)
+        adj = np.minimum(1, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+        expected = np.empty(m)
+        expected[order] = adj
+        np.testing.assert_allclose(sl["p_holm"].to_numpy(), expected)
     assert row["mean_diff"] > 0 and bool(
         tests[
             (tests["figure"] == "fig5_space")
@@ -127,14 +132,39 @@ def test_a_study_of_one_condition_has_an_empty_but_readable_tests_table(tmp_path
 
 
 def test_ssim_loss_gain_counts_each_metric_in_its_own_direction():
-    """A Holm-significant RMSE difference where the SSIM loss has the *higher* RMSE is no gain."""
+    """A Holm-significant MAE difference where the SSIM loss has the *higher* MAE is no gain."""
     df = fake_metrics().query("space == 'native'")
     other = df.assign(loss="l1_bce_ssim", condition=df["condition"] + "_ssim")
     other["SSIM"] = other["SSIM"] + 1e-4  # a hair higher: the mean favours it, no test does
-    other["RMSE"] = other["RMSE"] + 0.05 + np.random.default_rng(1).normal(0, 1e-3, len(other))
+    other["MAE_rel"] = other["MAE_rel"] + 0.05 + np.random.default_rng(1).normal(0, 1e-3, len(df))
     both = pd.concat([df, other], ignore_index=True)
     tests = run_tests(both, comparisons(["native"], ["mri", "pet"], ["l1_bce", "l1_bce_ssim"]))
-    rmse = tests[(tests["figure"] == "fig6_loss") & (tests["metric"] == "RMSE")]
-    assert (rmse[rmse["level"] == "subject"]["significant_holm"]).any()
+    mae = tests[(tests["figure"] == "fig6_loss") & (tests["metric"] == "MAE_rel")]
+    assert (mae[mae["level"] == "subject"]["significant_holm"]).any()
     line = results_summary(both, tests, pd.DataFrame(), 0.01).split("SSIM loss brings no gain")[1]
     assert line.split("\n")[0].startswith("**: reproduced")
+
+
+def test_subject_level_primary_tests_use_the_whole_volume_scores():
+    """Given the volume table, a primary metric's subject-level test pairs the subjects'
+    whole-volume scores, not their slice means."""
+    df = fake_metrics()
+    rng = np.random.default_rng(3)
+    volume = (
+        df.groupby(["space", "input", "loss", "subject"])
+        .size()
+        .reset_index()[["space", "input", "loss", "subject"]]
+    )
+    volume["MAE_rel"] = rng.uniform(0.1, 0.2, len(volume))
+    comps = comparisons(["native", "template"], ["mri", "pet"], ["l1_bce"])
+    tests = run_tests(df, comps, volume=volume)
+    row = tests[
+        (tests["figure"] == "fig5_space")
+        & (tests["a_input"] == "mri")
+        & (tests["metric"] == "MAE_rel")
+        & (tests["level"] == "subject")
+    ].iloc[0]
+    v = volume[volume["input"] == "mri"]
+    a = v[v["space"] == "native"].set_index("subject")["MAE_rel"]
+    b = v[v["space"] == "template"].set_index("subject")["MAE_rel"].loc[a.index]
+    assert row["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)

@@ -62,6 +62,20 @@ def test_context_stacks_neighbours_in_order(tmp_path):
     assert (x[-1, 4] == -1).all() or ctx.z[-1] + 2 < 24
 
 
+def test_smaller_context_takes_the_nearer_neighbours(tmp_path):
+    vols = write_subject_volumes(tmp_path, "01", 0)
+    common = dict(subject="01", split="train", space="native", size=32, scaling="per_slice")
+    cut = dict(n_slices=None, min_brain_fraction=0, **common)
+    wide = extract({"mri": vols["T1w"]}, vols["brainmask"], context=2, **cut)
+    narrow = extract({"mri": vols["T1w"]}, vols["brainmask"], context=1, **cut)
+    flat = extract({"mri": vols["T1w"]}, vols["brainmask"], **cut)
+    # a 2D or 1-neighbour model reads the same channels from 2.5D files as from its own files
+    assert np.array_equal(stack_input(wide, "mri", 1), stack_input(narrow, "mri"))
+    assert np.array_equal(stack_input(wide, "mri", 0), stack_input(flat, "mri"))
+    with pytest.raises(ValueError, match="context 3"):
+        stack_input(wide, "mri", 3)
+
+
 def test_per_volume_target_is_relative_uptake_on_a_fixed_line(tmp_path):
     vols = write_subject_volumes(tmp_path, "01", 0)
     ss = extract(
@@ -169,7 +183,14 @@ def test_plane_ssim_matches_scikit_image_and_uncertainty_ratio_by_hand():
     assert ratio == pytest.approx(10.0)
     scores = volume_scores(synth, real, np.abs(synth - real), brain)
     assert scores["uncertainty_top_bottom_MAE_ratio"] > 1
-    assert set(scores) >= {"MAE_brain", "SSIM_coronal", "SSIM_sagittal", "through_slice_CV_percent"}
+    assert set(scores) >= {
+        "MAE_rel",
+        "PSNR_rel_dB",
+        "SSIM_rel",
+        "SSIM_coronal",
+        "SSIM_sagittal",
+        "through_slice_CV_percent",
+    }
 
 
 def test_training_records_context_and_target_scaling(trained):
@@ -178,6 +199,17 @@ def test_training_records_context_and_target_scaling(trained):
     meta = json.loads((trained / "train_config.json").read_text())
     assert meta["context"] == 1 and meta["target_scaling"] == "per_volume"
     assert meta["in_channels"] == 6  # two modalities x three slices
+
+
+def test_2d_twin_trains_on_25d_files_with_centre_channels(make_slices, tmp_path):
+    import json
+
+    files = make_slices({"01": "train", "02": "train"}, context=1, target_scaling="per_volume")
+    model_dir = tmp_path / "twin"
+    cond = Condition("native", "mri_pet", "l1_bce", context=0)
+    train_condition(list(files.values()), model_dir, cond, CFG)
+    meta = json.loads((model_dir / "train_config.json").read_text())
+    assert meta["context"] == 0 and meta["in_channels"] == 2
 
 
 def test_slice_files_keep_context(make_slices):

@@ -73,14 +73,39 @@ def test_whole_study_outputs(finished_run):
     tests = pd.read_csv(out / "tables" / "tests.csv")
     assert {"fig5_space", "fig7_input"} <= set(tests["figure"])
     baselines = pd.read_csv(out / "tables" / "baselines.csv")
-    assert {"identity", "linear", "expected"} <= set(baselines["method"])
+    assert {"identity", "linear", "mc_ceiling_approx"} <= set(baselines["method"])
+    # primary per-slice metrics (relative uptake, inside the brain) beside the paper's
+    assert metrics[["MAE_rel", "PSNR_rel_dB", "SSIM_rel"]].notna().all().all()
+    assert "RMSE" not in set(tests["metric"]) and {"table4", "primary"} <= set(tests["family"])
+    ceiling = pd.read_csv(out / "tables" / "ceiling.csv")
+    assert len(ceiling) == 2 * 2 and (ceiling["draws"] == 8).all()
+    assert ceiling[["MAE_rel", "PSNR_rel_dB", "SSIM_rel"]].notna().all().all()
     for fig in ("fig5_space", "fig6_loss", "fig7_input", "montage_space-T1w_loss-l1_bce"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 5000, fig
     summary = (out / "results_summary.md").read_text()
     assert "Native >= template" in summary and "baselines" in summary
+    assert "Monte Carlo ceiling (approximate)" in summary and "upper bound" not in summary
     # the model folder records its training subjects; held-out subjects are not among them
     subjects = json.loads((out / "models/space-T1w/desc-synthPetL1Bce/subjects.json").read_text())
     assert subjects["train"] == ["01", "02"]
+    # the 2D twin (train.compare_2d) trains on the 2.5D slice files' centre channels, and is
+    # scored beside the 2.5D conditions in the volume table, never in Table 4
+    twin = json.loads(
+        (out / "models/space-T1w/desc-synthMriPetL1Bce2d/train_config.json").read_text()
+    )
+    assert twin["context"] == 0 and twin["in_channels"] == 2
+    volume = pd.read_csv(out / "tables" / "volume_metrics.csv")
+    assert set(volume.loc[volume["context"] == 0, "input"]) == {"mri_pet"}
+    assert set(volume.loc[volume["context"] == 1, "input"]) == {"mri", "pet"}
+    assert "mri_pet" not in set(metrics["input"])
+    # regional perfusion: 14 atlas regions + 7 left/right pairs per subject and condition
+    regional = pd.read_csv(out / "tables" / "regional_uptake.csv")
+    assert set(regional["subject"]) == {"sub-03", "sub-04"}
+    assert len(regional) == 2 * 4 * (14 + 7) and set(regional["focus_source"]) == {"truth"}
+    agreement = pd.read_csv(out / "tables" / "regional_agreement.csv")
+    assert len(agreement) == 4 and agreement["uptake_ICC_A1"].notna().all()
+    assert set(agreement["lateralisation_n"]) == {2}
+    assert (out / "figures" / "regional_agreement.png").stat().st_size > 5000
 
 
 @pytest.mark.slow
@@ -181,6 +206,11 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(finished_run):
         finished_run, "-n", config=(train.replace("}", ", device: cpu, threads: 2}"),)
     )
     assert planned_rules(where) == set(), where.stdout[-2000:]
+    # dropping the 2D twin retrains nothing else
+    no_twin = planned_rules(
+        snakemake(finished_run, "-n", config=(train.replace("}", ", compare_2d: []}"),))
+    )
+    assert not no_twin & {"train", "predict", "score"}, no_twin
     # the same settings in another order (as a --config override or a config file may give
     # them) rerun nothing: params are compared as text, so jobs get them with sorted keys
     reordered = snakemake(finished_run, "-n", config=("slices={size: 32, n_slices: 8}",))
@@ -241,7 +271,8 @@ def test_synthetic_spect_covers_the_whole_brain_with_an_uncertainty_map(finished
         assert img.shape == own.shape and np.allclose(img.affine, own.affine)
         assert img.get_fdata().max() > 0
     volume = pd.read_csv(out / "tables" / "volume_metrics.csv")
-    assert set(volume["subject"]) == {"sub-03", "sub-04"} and len(volume) == 2 * 4
+    # 2 subjects x (2 spaces x 2 inputs), and the 2D twin's 2 rows
+    assert set(volume["subject"]) == {"sub-03", "sub-04"} and len(volume) == 2 * 4 + 2
     cols = ["through_slice_CV_percent", "SSIM_coronal", "SSIM_sagittal"]
     assert volume[[*cols, "uncertainty_top_bottom_MAE_ratio"]].notna().all().all()
     assert (out / "figures" / "synthesis" / "sub-03_synthesis.png").stat().st_size > 10_000

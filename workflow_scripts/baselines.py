@@ -1,10 +1,11 @@
-"""Honest baselines the trained models must beat, and the best score any predictor can reach.
+"""Honest baselines the trained models must beat (slice metrics, Table 4 reproduction).
 
 - identity: the input slice itself (MRI or PET, already in [-1, 1]) taken as the SPECT;
 - linear: one least-squares map input -> SPECT, fitted on all training slices' pixels (no
-  per-subject fit), applied to held-out subjects;
-- noiseless (simulated cohort only): the simulator's expected SPECT, preprocessed like the real
-  one: the gap to the real SPECT is count noise that no predictor can learn.
+  per-subject fit), applied to held-out subjects.
+
+The approximate best achievable score on simulated data is workflow_scripts.ceiling's Monte
+Carlo ceiling; its slice rows join these in tables/baselines.csv.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from workflow_scripts.predict import metrics_table
-from workflow_scripts.slices import cut, load_slices, scale_to_unit, stack_input
+from workflow_scripts.slices import load_slices, stack_input
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +42,10 @@ def apply_linear(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.clip(pred, -1.0, 1.0).astype(np.float32)
 
 
-def noiseless_slices(noiseless_volume: str | Path, spect_mask: str | Path, ss) -> np.ndarray:
-    """The expected SPECT cut and scaled exactly like the subject's real SPECT slices."""
-    data = np.asarray(nib.load(noiseless_volume).dataobj, dtype=np.float32)
-    data *= np.asarray(nib.load(spect_mask).dataobj) > 0
-    scaled, _, _ = scale_to_unit(cut(data, np.asarray(ss.z), ss.corner, ss.size), "per_slice")
-    return scaled
-
-
 def baseline_table(
     train_files: dict[str, list],
     eval_files: list[str | Path],
     inputs: list[str],
-    noiseless: dict[str, tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Metrics of the baselines on held-out subjects (train_files: input -> training files)."""
     tables = []
@@ -73,10 +64,6 @@ def baseline_table(
             if inp in ("mri", "pet"):
                 cond = {"space": ss.space, "input": inp, "loss": "identity"}
                 tables.append(metrics_table(x[:, 0], ss, cond))
-        if noiseless and ss.subject in noiseless:
-            volume, mask = noiseless[ss.subject]
-            cond = {"space": ss.space, "input": "noiseless", "loss": "expected"}
-            tables.append(metrics_table(noiseless_slices(volume, mask, ss), ss, cond))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if not table.empty:
         table = table.rename(columns={"loss": "method"})
@@ -90,13 +77,5 @@ def baselines_job(smk) -> None:
 
     inputs = list(smk.params.inputs)
     train = {inp: list(smk.input[f"train_{inp}"]) for inp in inputs}
-    noiseless = None
-    if "noiseless" in smk.input.keys():
-        noiseless = {
-            s: (v, m)
-            for s, v, m in zip(
-                smk.params.noiseless_subjects, smk.input.noiseless, smk.input.spectmask, strict=True
-            )
-        }
-    table = baseline_table(train, list(smk.input.eval), inputs, noiseless)
+    table = baseline_table(train, list(smk.input.eval), inputs)
     write_text(table.to_csv(sep="\t", index=False), smk.output[0])

@@ -12,10 +12,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from workflow_scripts.metrics import METRICS  # noqa: E402
+from workflow_scripts.metrics import PRIMARY_METRICS, TESTED  # noqa: E402
 
 INPUT_ORDER = ["mri", "pet", "mri_pet"]
-UNITS = {"RMSE": "RMSE", "SSIM": "SSIM", "PSNR": "PSNR (dB)"}
+UNITS = {
+    "RMSE": "RMSE, Table 4 repro. [-1, 1]",
+    "SSIM": "SSIM, Table 4 repro. [-1, 1]",
+    "PSNR": "PSNR (dB), Table 4 repro. [-1, 1]",
+    "MAE_rel": "MAE, brain, rel. uptake",
+    "PSNR_rel_dB": "PSNR (dB), brain, range 3",
+    "SSIM_rel": "SSIM, brain, rel. uptake",
+}
+# Violin rows: the paper's tested metrics (RMSE is PSNR's other face), then the primary
+# per-slice brain-masked metrics where the table has them.
+VIOLIN_METRICS = (*TESTED["table4"], *PRIMARY_METRICS)
+
+
+def _rows(metrics: pd.DataFrame) -> list[str]:
+    return [m for m in VIOLIN_METRICS if m in metrics.columns and metrics[m].notna().any()]
 
 
 def _save(fig, path: str | Path) -> None:
@@ -57,8 +71,9 @@ def violin_figure(
     per level of `facet` (e.g. loss for Fig. 5)."""
     facets = sorted(metrics[facet].unique())
     inputs = [i for i in INPUT_ORDER if i in set(metrics["input"])]
+    rows = _rows(metrics)
     fig, axes = plt.subplots(
-        len(METRICS), len(facets), figsize=(4.2 * len(facets), 3.1 * len(METRICS)), squeeze=False
+        len(rows), len(facets), figsize=(4.2 * len(facets), 3.1 * len(rows)), squeeze=False
     )
     for c, level in enumerate(facets):
         sub = metrics[metrics[facet] == level]
@@ -67,7 +82,7 @@ def violin_figure(
             if not tests.empty
             else tests
         )
-        for r, m in enumerate(METRICS):
+        for r, m in enumerate(rows):
             ax = axes[r, c]
             sns.violinplot(
                 data=sub,
@@ -93,7 +108,7 @@ def violin_figure(
                     top,
                 )
             ax.set_title(f"{facet} = {level}" if r == 0 else "")
-            ax.set_xlabel("input" if r == len(METRICS) - 1 else "")
+            ax.set_xlabel("input" if r == len(rows) - 1 else "")
             ax.set_ylabel(UNITS[m])
             if (r, c) != (0, 0) and ax.get_legend():
                 ax.get_legend().remove()
@@ -111,12 +126,13 @@ def input_figure(
     """Fig. 7: inputs compared within each space and loss; stars between adjacent pairs."""
     panels = sorted({(s, lo) for s, lo in zip(metrics["space"], metrics["loss"], strict=True)})
     inputs = [i for i in INPUT_ORDER if i in set(metrics["input"])]
+    rows = _rows(metrics)
     fig, axes = plt.subplots(
-        len(METRICS), len(panels), figsize=(3.6 * len(panels), 3.1 * len(METRICS)), squeeze=False
+        len(rows), len(panels), figsize=(3.6 * len(panels), 3.1 * len(rows)), squeeze=False
     )
     for c, (space, loss) in enumerate(panels):
         sub = metrics[(metrics["space"] == space) & (metrics["loss"] == loss)]
-        for r, m in enumerate(METRICS):
+        for r, m in enumerate(rows):
             ax = axes[r, c]
             sns.violinplot(
                 data=sub,
@@ -156,7 +172,7 @@ def input_figure(
                     k += 1
             ax.set_ylim(top=top + span * (0.1 + 0.09 * k))
             ax.set_title(f"{space}, {loss}" if r == 0 else "")
-            ax.set_xlabel("input" if r == len(METRICS) - 1 else "")
+            ax.set_xlabel("input" if r == len(rows) - 1 else "")
             ax.set_ylabel(UNITS[m])
     fig.suptitle(f"fig7_input: * p<{alpha}, slice-level paired t-test", fontsize=10)
     fig.tight_layout()

@@ -87,13 +87,23 @@ def camel(text: str) -> str:
     return "".join(part.capitalize() for part in text.split("_"))
 
 
-def condition_desc(model_input: str, loss: str) -> str:
-    """A condition's `desc-` label (model folders, synthetic SPECT): 'synth' + input + loss,
-    e.g. synthMriPetL1BceSsim."""
-    return f"synth{camel(model_input)}{camel(loss)}"
+# desc suffix of a 2D twin: a condition retrained with context 0 on the same 2.5D slice files,
+# to compare 2D and 2.5D synthesis in one run (train.compare_2d)
+TWIN_2D = "2d"
 
 
-CONDITIONS = {condition_desc(i, lo): (i, lo) for i in MODEL_INPUTS for lo in LOSSES}
+def condition_desc(model_input: str, loss: str, twin_2d: bool = False) -> str:
+    """A condition's `desc-` label (model folders, synthetic SPECT): 'synth' + input + loss
+    (+ '2d' for a 2D twin), e.g. synthMriPetL1BceSsim, synthMriPetL1Bce2d."""
+    return f"synth{camel(model_input)}{camel(loss)}{TWIN_2D if twin_2d else ''}"
+
+
+CONDITIONS = {
+    condition_desc(i, lo, twin): (i, lo)
+    for i in MODEL_INPUTS
+    for lo in LOSSES
+    for twin in (False, True)
+}
 
 
 def parse_condition(desc: str) -> tuple[str, str]:
@@ -101,6 +111,11 @@ def parse_condition(desc: str) -> tuple[str, str]:
     if desc not in CONDITIONS:
         raise ValueError(f"unknown condition {desc!r}; known: {sorted(CONDITIONS)}")
     return CONDITIONS[desc]
+
+
+def is_2d_twin(desc: str) -> bool:
+    """Whether a condition's desc label names a 2D twin."""
+    return desc == condition_desc(*parse_condition(desc), twin_2d=True)
 
 
 WILDCARDS["condition"] = "|".join(CONDITIONS)
@@ -166,6 +181,7 @@ class Layout:
 
     WORK_FOLDERS = ("slices", "models", "metrics", "tables", "figures", "qc", "siscom")
     WORK_FOLDERS += ("inputs", "logs", "benchmarks")
+    WORK_FOLDERS += ("regions",)
 
     def description(self) -> Path:
         return self.out / "dataset_description.json"
@@ -322,6 +338,28 @@ class Layout:
     def benchmark(self, stage: str, name: str) -> Path:
         """Snakemake's per-job benchmark (wall time, max RSS, CPU), beside the log's name."""
         return self.benchmarks / stage / f"{name}.tsv"
+
+    # ---- regional perfusion and asymmetry (rules/regions.smk) ----
+    @property
+    def regions(self) -> Path:
+        return self.out / "regions"
+
+    def atlas(self, ext: str = "nii.gz") -> Path:
+        """The regional atlas on the study's template grid (label image; ext tsv: its labels)."""
+        return self.regions / "atlas" / f"space-{TEMPLATE}_desc-regions_dseg.{ext}"
+
+    def atlas_native(self, subject: str = "{subject}") -> Path:
+        """The atlas on a subject's T1w-space grid."""
+        return self.regions / f"sub-{subject}" / f"sub-{subject}_space-T1w_desc-regions_dseg.nii.gz"
+
+    def regional(self, subject: str = "{subject}") -> Path:
+        """Regional uptake and asymmetry of every scored condition of one subject."""
+        return self.regions / f"sub-{subject}" / f"sub-{subject}_regional.tsv"
+
+    # ---- Monte Carlo ceiling (simulated cohort) ----
+    def ceiling_metrics(self, subject="{subject}", space="{space}", kind="slices") -> Path:
+        """Scores of the Monte Carlo ceiling (approximate): kind `slices` or `volume`."""
+        return self.out / "metrics" / "ceiling" / f"space-{space}" / f"sub-{subject}_{kind}.tsv"
 
     # ---- SISCOM sources built from the training cohort (rules/siscom.smk) ----
     def siscom_cohort_flat(self) -> Path:

@@ -1,4 +1,7 @@
-"""Image-quality metrics of synthetic against real SPECT slices, as the paper reports them.
+"""Image-quality metrics of synthetic against real SPECT slices, as the paper reports them: the
+reproduction of its Table 4 (not the primary endpoints, which are the brain-masked
+relative-uptake metrics of workflow_scripts.volume_metrics: whole-slice [-1, 1] scores are
+dominated by background where both images are -1, and SSIM on signed data depends on the offset).
 
 All metrics work on the [-1, 1] slices (data range 2.0), whole slice and inside the brain mask:
 - RMSE = sqrt(mean((x - y)^2));
@@ -17,7 +20,12 @@ from scipy import ndimage
 DATA_RANGE = 2.0
 SIGMA, TRUNCATE = 1.5, 3.5  # radius int(3.5 * 1.5 + 0.5) = 5 -> 11 x 11 window
 PAD = 5
-METRICS = ("RMSE", "SSIM", "PSNR")
+METRICS = ("RMSE", "SSIM", "PSNR")  # the paper's Table 4 (reproduction), on [-1, 1]
+# Primary per-slice metrics (relative uptake inside the scoring mask, volume_metrics.py).
+PRIMARY_METRICS = ("MAE_rel", "PSNR_rel_dB", "SSIM_rel")
+# What the paired tests count as findings, per Holm family. PSNR = 20 log10(range / RMSE) is a
+# monotone function of RMSE: one endpoint, so RMSE is reported (Table 4) but never tested.
+TESTED = {"table4": ("SSIM", "PSNR"), "primary": PRIMARY_METRICS}
 
 
 def ssim_map(x: np.ndarray, y: np.ndarray, data_range: float = DATA_RANGE) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Synthesise a subject's SPECT with one condition's model (workflow_scripts.synthesis), and
-score it against the real one: per slice on the sampled slices (the paper's Table 4) and as a
-whole volume (workflow_scripts.volume_metrics)."""
+score it against the real one: per slice on the sampled slices (the reproduction of the paper's
+Table 4 on [-1, 1], plus the primary relative-uptake metrics of the same slices) and as a whole
+volume (workflow_scripts.volume_metrics, the primary endpoints)."""
 
 from __future__ import annotations
 
@@ -28,18 +29,6 @@ def sampled_predictions(synth_slices: str | Path, z: np.ndarray) -> np.ndarray:
     if missing:
         raise ValueError(f"{synth_slices}: no synthetic slice at z {missing}")
     return pred[[where[int(v)] for v in z]]
-
-
-def score_subject(
-    synth_slices: str | Path, slice_file: str | Path, out_metrics: str | Path, condition: dict
-) -> pd.DataFrame:
-    """Per-slice metrics of a synthetic SPECT against the real one on the sampled slices."""
-    ss = load_slices(slice_file)
-    if "spect" not in ss.images:
-        raise ValueError(f"sub-{ss.subject} ({slice_file}) has no real SPECT to score against")
-    table = metrics_table(sampled_predictions(synth_slices, ss.z), ss, condition)
-    write_text(table.to_csv(sep="\t", index=False), out_metrics)
-    return table
 
 
 def metrics_table(pred: np.ndarray, ss, condition: dict) -> pd.DataFrame:
@@ -119,18 +108,53 @@ def predict_job(smk) -> None:
     )
 
 
+def scored_tables(
+    pred: np.ndarray,
+    ss,
+    condition: dict,
+    volume: np.ndarray,
+    real: np.ndarray,
+    sd: np.ndarray,
+    mask: np.ndarray,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-slice table (the paper's [-1, 1] Table 4 metrics of the slices `pred`, and the
+    primary relative-uptake metrics of the same axial slices of `volume`) and the one-row
+    volume table, both against the real SPECT inside the scoring `mask`."""
+    from workflow_scripts.volume_metrics import relative, slice_primary_scores, volume_scores
+
+    table = metrics_table(pred, ss, condition)
+    rel = slice_primary_scores(relative(volume, mask), relative(real, mask), mask, ss.z)
+    table = table.merge(pd.DataFrame(rel), on="z", how="left", validate="one_to_one")
+    scores = volume_scores(volume, real, sd, mask)
+    row = {"subject": f"sub-{ss.subject}", "split": ss.split, **condition}
+    return table, pd.DataFrame([{**row, **scores}])
+
+
+def load_float(path: str | Path) -> np.ndarray:
+    return np.asarray(nib.load(path).dataobj, dtype=np.float64)
+
+
+def scoring_mask(brainmask: str | Path, spectmask: str | Path) -> np.ndarray:
+    """Where the reference exists: the MRI brain mask x the real SPECT's mask."""
+    return (load_float(brainmask) > 0) & (load_float(spectmask) > 0)
+
+
 def score_job(smk) -> None:
-    """Snakemake entry (rule score): per-slice (Table 4) and whole-volume scores."""
-    from workflow_scripts.volume_metrics import volume_scores
-
-    condition = smk.params.condition
-    score_subject(smk.input.synth, smk.input.slices, smk.output.slices, condition)
-
-    def data(path):
-        return np.asarray(nib.load(path).dataobj, dtype=np.float64)
-
-    # scored where the reference exists: the MRI brain mask x the real SPECT's mask
-    mask = (data(smk.input.brainmask) > 0) & (data(smk.input.spectmask) > 0)
-    scores = volume_scores(data(smk.input.volume), data(smk.input.real), data(smk.input.sd), mask)
-    row = {"subject": f"sub-{smk.wildcards.subject}", "split": smk.params.split, **condition}
-    write_text(pd.DataFrame([{**row, **scores}]).to_csv(sep="\t", index=False), smk.output.volume)
+    """Snakemake entry (rule score): per-slice (Table 4 reproduction and primary relative-uptake
+    metrics) and whole-volume scores."""
+    ss = load_slices(smk.input.slices)
+    if "spect" not in ss.images:
+        raise ValueError(
+            f"sub-{ss.subject} ({smk.input.slices}) has no real SPECT to score against"
+        )
+    slices, volume = scored_tables(
+        sampled_predictions(smk.input.synth, ss.z),
+        ss,
+        smk.params.condition,
+        load_float(smk.input.volume),
+        load_float(smk.input.real),
+        load_float(smk.input.sd),
+        scoring_mask(smk.input.brainmask, smk.input.spectmask),
+    )
+    write_text(slices.to_csv(sep="\t", index=False), smk.output.slices)
+    write_text(volume.to_csv(sep="\t", index=False), smk.output.volume)

@@ -13,7 +13,7 @@ import numpy as np
 
 from workflow_scripts import registration as reg
 from workflow_scripts.derivatives import write_sidecar
-from workflow_scripts.layout import SPACE_NAME, TEMPLATE, XFORM_CODE
+from workflow_scripts.layout import TEMPLATE, XFORM_CODE
 from workflow_scripts.nifti_io import load_volume, save_nifti, write_json
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ def skullstrip_job(smk) -> None:
         smk.input[0],
         smk.output.brain,
         smk.output.mask,
-        smk.output.json,
         subject=smk.params.subject,
         modality=mod,
         backend=cfg["backend"],
@@ -224,21 +223,6 @@ def qc_job(smk) -> None:
         {k: v for k, v in smk.input.items() if k not in ("mri",)},
         smk.output[0],
         title=f"sub-{smk.wildcards.subject} space-{smk.wildcards.space}",
-    )
-
-
-def noiseless_job(smk) -> None:
-    """Snakemake entry (rule noiseless_spect): the truth SPECT through the SPECT's transforms."""
-    reg.set_threads(smk.threads)
-    label = smk.wildcards.space
-    grid = study_grid(SPACE_NAME[label], smk.params.grid, smk.input.mri_mask)
-    transforms = ([smk.input.template_xfm] if label == TEMPLATE else []) + [smk.input.xfm]
-    reg.resample(smk.input.image, grid, transforms, smk.output.image, code=XFORM_CODE[label])
-    write_sidecar(
-        smk.output.image,
-        sources=[smk.input.image, *transforms],
-        spatial_reference=label if label == TEMPLATE else smk.params.reference,
-        Description="the simulator's noiseless expected interictal SPECT (truth, demo only)",
     )
 
 

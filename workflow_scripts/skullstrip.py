@@ -27,7 +27,7 @@ from nipype.interfaces.base import (
 )
 from scipy import ndimage
 
-from workflow_scripts.nifti_io import save_nifti, write_json
+from workflow_scripts.nifti_io import save_nifti
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ def make_bet(backend: str, in_file: str, out_file: str, frac: float, robust: boo
     return PythonBET(in_file=in_file, out_file=out_file, frac=frac, mask=True)
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest face-connected component of a boolean mask (itself when it has one)."""
     labels, n = ndimage.label(mask)
     if n <= 1:
         return mask
@@ -115,7 +116,6 @@ def skull_strip(
     in_file: str | Path,
     out_file: str | Path,
     mask_file: str | Path,
-    sidecar: str | Path,
     *,
     subject: str,
     modality: str,
@@ -123,8 +123,10 @@ def skull_strip(
     frac: float = 0.5,
     robust: bool = True,
 ) -> dict:
-    """Run BET, keep the largest connected brain component, check its volume, write outputs."""
+    """Run BET, keep the largest connected brain component, check its volume, write brain and
+    mask; returns the method's record (for the sidecar)."""
     ran = resolve_backend(backend)
+    img = nib.load(in_file)
     tmp_dir = Path(out_file).parent / f".bet-{Path(out_file).name}"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -138,12 +140,10 @@ def skull_strip(
                 f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}; "
                 "no plausible brain (ml) could be extracted — check the image"
             ) from err
-        mask_img = nib.load(result.outputs.mask_file)
-        mask = _largest_component(np.asarray(mask_img.dataobj) > 0)
-        mask = ndimage.binary_fill_holes(mask)
+        mask = np.asarray(nib.load(result.outputs.mask_file).dataobj) > 0
+        mask = ndimage.binary_fill_holes(largest_component(mask))
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-    img = nib.load(in_file)
     voxel_ml = float(np.prod(img.header.get_zooms()[:3])) / 1000.0
     volume_ml = float(mask.sum()) * voxel_ml
     if not MIN_BRAIN_ML <= volume_ml <= MAX_BRAIN_ML:
@@ -155,7 +155,7 @@ def skull_strip(
     data = np.asarray(img.dataobj, dtype=np.float32)
     save_nifti((data * mask).astype(np.float32), out_file, affine=img.affine)
     save_nifti(mask.astype(np.uint8), mask_file, affine=img.affine)
-    info = {
+    return {
         "subject": subject,
         "modality": modality,
         "backend": ran,
@@ -164,8 +164,6 @@ def skull_strip(
         "brain_volume_ml": round(volume_ml, 1),
         "source": str(in_file),
     }
-    write_json(info, sidecar)
-    return info
 
 
 def _cmdline(bet) -> str:

@@ -63,21 +63,28 @@ def input_channels(model_input: str, context: int) -> int:
     return len(INPUT_CHANNELS[model_input]) * (2 * context + 1)
 
 
-def stack_input(ss: SubjectSlices, model_input: str) -> np.ndarray:
+def stack_input(ss: SubjectSlices, model_input: str, context: int | None = None) -> np.ndarray:
     """(N, C, S, S) model input of a subject: per modality ([mri, pet] for mri_pet) the slices
-    z-k .. z+k in order (C = modalities x (2k + 1))."""
+    z-k .. z+k in order (C = modalities x (2k + 1)). k is the file's context, or any smaller
+    `context` (e.g. 0: a 2D model trained on the same 2.5D slice files)."""
     missing = [m for m in INPUT_CHANNELS[model_input] if m not in ss.images]
     if missing:
         raise ValueError(
             f"sub-{ss.subject} ({ss.space}): no {missing} slices for input '{model_input}'"
         )
-    k = ss.context
+    k = ss.context if context is None else int(context)
+    if not 0 <= k <= ss.context:
+        raise ValueError(
+            f"sub-{ss.subject} ({ss.space}): context {k} asked of slices cut with context "
+            f"{ss.context}"
+        )
     channels = []
     for m in INPUT_CHANNELS[model_input]:
         centre = np.asarray(ss.images[m], dtype=np.float32)[:, None]
         if k:
-            near = np.asarray(ss.neighbours[m], dtype=np.float32)
-            channels += [near[:, :k], centre, near[:, k:]]
+            near = np.asarray(ss.neighbours[m], dtype=np.float32)  # offsets -K..-1, 1..K
+            big = ss.context
+            channels += [near[:, big - k : big], centre, near[:, big : big + k]]
         else:
             channels.append(centre)
     return np.concatenate(channels, axis=1)

@@ -2,9 +2,12 @@
 
 Slice-level tests pair the k-th scored slice of a subject under two conditions (what the paper
 did: 2 x 1,100 slices). Slices of one subject are not independent, so the subject-level tests
-pair each subject's mean instead; they are the ones to trust. All p-values are two-tailed and
-Holm-corrected within each level; effect size is Cohen's d_z (mean / SD of the paired
-differences).
+pair each subject's mean instead (for the primary metrics: the subject's whole-volume score when
+the volume table is given); they are the ones to trust. Tested metrics come in two families
+(metrics.TESTED): the paper's Table 4 reproduction (SSIM, PSNR on [-1, 1]) and the primary
+relative-uptake metrics (MAE_rel, PSNR_rel_dB, SSIM_rel). RMSE is not tested: PSNR is a
+function of it, one endpoint. All p-values are two-tailed and Holm-corrected within each level
+and family; effect size is Cohen's d_z (mean / SD of the paired differences).
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from workflow_scripts.metrics import METRICS
+from workflow_scripts.metrics import METRICS, TESTED
 
 KEYS = ["subject", "slice"]
 CONDITION_KEYS = ("space", "input", "loss")
 # Every tests table has these columns, also with no comparison to make (a study of one
 # condition), so the CSV always has a header and reads back.
 TEST_COLUMNS = [
-    *("figure", "comparison", "metric", "level"),
+    *("figure", "comparison", "family", "metric", "level"),
     *(f"{side}_{k}" for side in "ab" for k in CONDITION_KEYS),
     *("n", "mean_diff", "t", "p", "dz", "p_holm", "significant", "significant_holm"),
 ]
@@ -111,9 +114,25 @@ def paired(a: np.ndarray, b: np.ndarray) -> dict:
     }
 
 
-def run_tests(
-    metrics: pd.DataFrame, comps: list[dict], columns=METRICS, alpha: float = 0.01
+def _subject_means(
+    rows: pd.DataFrame, volume: pd.DataFrame | None, cond: dict, metric: str
 ) -> pd.DataFrame:
+    """Per subject: its whole-volume score where the volume table has the metric, else the
+    mean over its scored slices."""
+    if volume is not None and not volume.empty and metric in volume.columns:
+        return _select(volume, cond).groupby("subject")[[metric]].mean()
+    return rows.groupby("subject")[[metric]].mean()
+
+
+def run_tests(
+    metrics: pd.DataFrame,
+    comps: list[dict],
+    tested: dict[str, tuple[str, ...]] = TESTED,
+    alpha: float = 0.01,
+    volume: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Paired tests of every comparison and tested metric present in `metrics`, slice and
+    subject level, Holm-corrected within level x family."""
     rows = []
     for comp in comps:
         a, b = _select(metrics, comp["a"]), _select(metrics, comp["b"])
@@ -122,30 +141,39 @@ def run_tests(
         label = " vs ".join(
             "/".join(str(c[k]) for k in CONDITION_KEYS) for c in (comp["a"], comp["b"])
         )
-        for m in columns:
-            joined = a[KEYS + [m]].merge(b[KEYS + [m]], on=KEYS, suffixes=("_a", "_b"))
-            joined = joined.dropna()
-            slice_level = paired(joined[f"{m}_a"].to_numpy(), joined[f"{m}_b"].to_numpy())
-            subj = joined.groupby("subject")[[f"{m}_a", f"{m}_b"]].mean()
-            subject_level = paired(subj[f"{m}_a"].to_numpy(), subj[f"{m}_b"].to_numpy())
-            for level, res in (("slice", slice_level), ("subject", subject_level)):
-                rows.append(
-                    {
-                        "figure": comp["figure"],
-                        "comparison": label,
-                        "metric": m,
-                        "level": level,
-                        **{f"a_{k}": v for k, v in comp["a"].items()},
-                        **{f"b_{k}": v for k, v in comp["b"].items()},
-                        **res,
-                    }
+        for family, columns in tested.items():
+            for m in (c for c in columns if c in metrics.columns):
+                joined = a[KEYS + [m]].merge(b[KEYS + [m]], on=KEYS, suffixes=("_a", "_b"))
+                joined = joined.dropna()
+                slice_level = paired(joined[f"{m}_a"].to_numpy(), joined[f"{m}_b"].to_numpy())
+                subj = (
+                    _subject_means(a, volume, comp["a"], m)
+                    .merge(
+                        _subject_means(b, volume, comp["b"], m),
+                        left_index=True,
+                        right_index=True,
+                        suffixes=("_a", "_b"),
+                    )
+                    .dropna()
                 )
+                subject_level = paired(subj[f"{m}_a"].to_numpy(), subj[f"{m}_b"].to_numpy())
+                for level, res in (("slice", slice_level), ("subject", subject_level)):
+                    rows.append(
+                        {
+                            "figure": comp["figure"],
+                            "comparison": label,
+                            "family": family,
+                            "metric": m,
+                            "level": level,
+                            **{f"a_{k}": v for k, v in comp["a"].items()},
+                            **{f"b_{k}": v for k, v in comp["b"].items()},
+                            **res,
+                        }
+                    )
     table = pd.DataFrame(rows, columns=TEST_COLUMNS[:-3])
     table["p_holm"] = np.nan
-    for level in ("slice", "subject"):
-        sel = (table["level"] == level) & table["p"].notna()
-        if sel.any():
-            table.loc[sel, "p_holm"] = multipletests(table.loc[sel, "p"], method="holm")[1]
+    for (_, _), idx in table[table["p"].notna()].groupby(["level", "family"]).groups.items():
+        table.loc[idx, "p_holm"] = multipletests(table.loc[idx, "p"], method="holm")[1]
     table["significant"] = table["p"] < alpha
     table["significant_holm"] = table["p_holm"] < alpha
     return table[TEST_COLUMNS]

@@ -41,6 +41,20 @@ class TemplateHead:
         return float(abs(self.affine[0, 0]))
 
 
+def _box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
+    """Bounding box of a mask grown by margin voxels (clipped to the array).
+
+    A Euclidean distance transform inside this box is exact up to `margin - 1` voxels from the
+    mask: every mask voxel is inside, and from any voxel the box face is no farther than a
+    voxel beyond it. On the 1 mm head this skips half of the grid (issue 17)."""
+    box = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        box.append(slice(max(0, hit[0] - margin), min(mask.shape[axis], hit[-1] + margin + 1)))
+    return tuple(box)
+
+
 @lru_cache(maxsize=4)
 def template_head(voxel_mm: float = 1.0) -> TemplateHead:
     """Build the head model from nilearn's MNI152 GM/WM maps and brain mask (no download)."""
@@ -70,11 +84,18 @@ def template_head(voxel_mm: float = 1.0) -> TemplateHead:
     csf_in = np.clip(1 - gm - wm, 0, 1) * brain  # ventricles and sulci
     # The skull follows a closed (gap-free) brain outline, not every gyrus and fissure: close the
     # mask by CLOSE_MM with two distance transforms (dilate, then erode) instead of a big kernel.
-    outside = ndimage.distance_transform_edt(~brain) * voxel_mm
-    closed = ndimage.distance_transform_edt(outside <= CLOSE_MM) * voxel_mm > CLOSE_MM
+    # Each transform runs in a box around its mask that holds every distance used (see _box).
+    box = _box(brain, int(np.ceil(CLOSE_MM / voxel_mm)) + 2)
+    near = np.zeros_like(brain)
+    near[box] = ndimage.distance_transform_edt(~brain[box]) * voxel_mm <= CLOSE_MM
+    closed = np.zeros_like(brain)
+    closed[box] = ndimage.distance_transform_edt(near[box]) * voxel_mm > CLOSE_MM
     closed |= brain
     # Distance (mm) outside the closed brain defines the shells of the head.
-    dist = ndimage.distance_transform_edt(~closed) * voxel_mm
+    shells_mm = CSF_MM + SKULL_MM + SCALP_MM
+    box = _box(closed, int(np.ceil(shells_mm / voxel_mm)) + 2)
+    dist = np.full(brain.shape, np.inf)
+    dist[box] = ndimage.distance_transform_edt(~closed[box]) * voxel_mm
     csf_out = (closed & ~brain) | ((dist > 0) & (dist <= CSF_MM))
     skull = (dist > CSF_MM) & (dist <= CSF_MM + SKULL_MM)
     scalp = (dist > CSF_MM + SKULL_MM) & (dist <= CSF_MM + SKULL_MM + SCALP_MM)
@@ -87,6 +108,25 @@ def template_head(voxel_mm: float = 1.0) -> TemplateHead:
         "scalp": scalp.astype(np.float32),
     }
     return TemplateHead(affine=affine, tissues=tissues, brain=brain)
+
+
+@lru_cache(maxsize=4)
+def cortex_mask(voxel_mm: float = 1.0) -> np.ndarray:
+    """Cerebral cortical grey matter of the template head, where foci and cavities are placed:
+    grey matter > 0.7, deeper than 3 mm and within 12 mm of the brain's outside, not in the
+    cerebellum or brainstem (focal epilepsy is cortical)."""
+    head = template_head(voxel_mm)
+    # n iterations of binary erosion/dilation with the 6-neighbour element reach exactly the
+    # voxels within city-block distance n: one chamfer transform gives both, and is far cheaper
+    # than 12 dilation passes over the 1 mm grid.
+    depth = ndimage.distance_transform_cdt(head.brain, metric="taxicab")
+    deep = depth > max(1, int(3 / head.voxel_mm))
+    near_outside = depth <= int(np.ceil(12 / head.voxel_mm))
+    cortex = (head.tissues["gm"] > 0.7) & deep & near_outside
+    ijk = np.indices(head.shape, sparse=True)
+    y, z = (head.affine[a, a] * ijk[a] + head.affine[a, 3] for a in (1, 2))
+    cortex &= ~((y < -38) & (z < -8)) & (z > -40)
+    return cortex
 
 
 @dataclass(frozen=True)

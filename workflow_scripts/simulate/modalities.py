@@ -16,18 +16,21 @@ from scipy.spatial.transform import Rotation
 from workflow_scripts.simulate.anatomy import (
     Deformation,
     TemplateHead,
+    cortex_mask,
     random_deformation,
     smooth_field,
     template_head,
 )
+from workflow_scripts.simulate.effects import DrawnEffects, EffectSettings, draw_effects
+from workflow_scripts.simulate.tracer_regions import grey_matter_factor
 
 # Relative uptake of pure tissues (grey:white = 4:1 for FDG, 2.5:1 for HMPAO).
 PET_UPTAKE = {"gm": 4.0, "wm": 1.0, "csf": 0.05, "skull": 0.1, "scalp": 0.35}
 SPECT_UPTAKE = {"gm": 2.5, "wm": 1.0, "csf": 0.05, "skull": 0.1, "scalp": 0.45}
 T1_SIGNAL = {"gm": 0.62, "wm": 1.0, "csf": 0.18, "skull": 0.06, "scalp": 0.85}
 PET_FWHM_MM, SPECT_FWHM_MM = 5.0, 10.0
-# Focus effects: interictal hypometabolism (PET), mild hypoperfusion, ictal hyperperfusion.
-FOCUS_PET, FOCUS_SPECT, FOCUS_ICTAL = -0.30, -0.12, 0.60
+# Focus effect sizes are drawn per subject (effects.py, config simulate.effects).
+EFFECTS_STREAM = 7  # the effects' random stream: default_rng([seed, EFFECTS_STREAM])
 
 
 @dataclass
@@ -51,6 +54,9 @@ class SubjectModel:
     focus_radius_mm: float
     metabolism: np.ndarray  # multiplicative regional factors (template grid)
     perfusion: np.ndarray
+    ictal_perfusion: np.ndarray  # the ictal day's regional factors (own field added)
+    effects: DrawnEffects
+    settings: EffectSettings
     cavity_template_mm: np.ndarray | None = None
     cavity_radius_mm: float = 0.0
     grids: dict[str, ImageGrid] = field(default_factory=dict)
@@ -117,9 +123,19 @@ def _pick_point(rng: np.random.Generator, mask: np.ndarray, affine: np.ndarray) 
 
 
 def draw_subject(
-    subject: str, split: str, seed: int, voxel_scale: float = 1.0, ictal: bool = True
+    subject: str,
+    split: str,
+    seed: int,
+    voxel_scale: float = 1.0,
+    ictal: bool = True,
+    effects: EffectSettings | None = None,
 ) -> tuple[SubjectModel, TemplateHead]:
-    """Draw a subject's warp, regional factors, focus, cavity and image grids from its seed."""
+    """Draw a subject's warp, regional factors, focus, cavity and image grids from its seed.
+
+    The effect sizes come from a second stream of the same seed, so changing their settings
+    leaves the subject's anatomy, focus site, cavity and poses as they were.
+    """
+    settings = effects or EffectSettings()
     rng = np.random.default_rng(seed)
     head = template_head(float(voxel_scale))
     deformation = random_deformation(rng, head)
@@ -130,36 +146,30 @@ def draw_subject(
     pet_only = smooth_field(rng, coarse, sigma, 0.05)
     spect_only = smooth_field(rng, coarse, sigma, 0.05)
     zoom = [s / c for s, c in zip(head.shape, coarse, strict=True)]
-    metabolism = 1.0 + ndimage.zoom(common + pet_only, zoom, order=1)
-    perfusion = 1.0 + ndimage.zoom(0.8 * common + spect_only, zoom, order=1)
-    # Focus in cortical grey matter, away from the brain's deep centre.
-    gm = head.tissues["gm"]
-    cortex = (gm > 0.7) & ndimage.binary_erosion(
-        head.brain, iterations=max(1, int(3 / head.voxel_mm))
-    )
-    cortex &= ndimage.binary_dilation(~head.brain, iterations=int(np.ceil(12 / head.voxel_mm)))
-    # Cerebral cortex only, as in focal epilepsy: not the cerebellum or brainstem (MNI mm).
-    ijk = np.indices(head.shape, sparse=True)
-    y, z = (head.affine[a, a] * ijk[a] + head.affine[a, 3] for a in (1, 2))
-    cortex &= ~((y < -38) & (z < -8)) & (z > -40)
+    # Focus in cerebral cortical grey matter, away from the brain's deep centre.
+    cortex = cortex_mask(float(voxel_scale))
     focus = _pick_point(rng, cortex, head.affine)
+    focus_radius = float(rng.uniform(*settings.focus_radius_mm))
+    effect_rng = np.random.default_rng([seed, EFFECTS_STREAM])
+    drawn = draw_effects(effect_rng, settings, focus, focus_radius, cortex, head.affine)
+    # The ictal day's own perfusion pattern: the interictal field plus an independent one.
+    ictal_day = smooth_field(effect_rng, coarse, sigma, settings.day_to_day_regional)
     model = SubjectModel(
         subject=subject,
         split=split,
         seed=seed,
         deformation=deformation,
         focus_template_mm=focus,
-        focus_radius_mm=float(rng.uniform(8, 12)),
-        metabolism=metabolism.astype(np.float32),
-        perfusion=perfusion.astype(np.float32),
+        focus_radius_mm=focus_radius,
+        metabolism=1.0 + ndimage.zoom(common + pet_only, zoom, order=1),
+        perfusion=1.0 + ndimage.zoom(0.8 * common + spect_only, zoom, order=1),
+        ictal_perfusion=1.0 + ndimage.zoom(0.8 * common + spect_only + ictal_day, zoom, order=1),
+        effects=drawn,
+        settings=settings,
     )
     if split == "validation":
         # Resection cavity: a sphere of brain replaced by fluid, away from the focus.
-        far = cortex.copy()
-        ijk = np.indices(head.shape, sparse=True)
-        pts = [head.affine[a, a] * ijk[a] + head.affine[a, 3] for a in range(3)]
-        dist2 = sum((p - f) ** 2 for p, f in zip(pts, focus, strict=True))
-        far &= dist2 > 40.0**2
+        far = cortex & (_distance2(head, focus) > 40.0**2)
         model.cavity_template_mm = _pick_point(rng, far, head.affine)
         model.cavity_radius_mm = float(rng.uniform(14, 20))
     model.grids = draw_grids(rng, voxel_scale, ictal)
@@ -187,49 +197,128 @@ def subject_tissues(model: SubjectModel, head: TemplateHead) -> tuple[dict, np.n
     return tissues, brain
 
 
-def activity_maps(model: SubjectModel, head: TemplateHead, tissues: dict) -> dict[str, np.ndarray]:
-    """Noiseless signal per modality on the template grid, blurred by each scanner's PSF."""
-    focus = np.exp(-_distance2(head, model.focus_template_mm) / (2 * model.focus_radius_mm**2))
-    focus = focus.astype(np.float32)
+def _blob(head: TemplateHead, centre: np.ndarray, sigma_mm: float) -> np.ndarray:
+    """Gaussian of peak 1 around a template point: a product of one 1D Gaussian per axis (the
+    grid is axis-aligned), much cheaper than exp() of a full distance volume."""
+    factors = []
+    for a, n in enumerate(head.shape):
+        mm = head.affine[a, a] * np.arange(n) + head.affine[a, 3]
+        factors.append(np.exp(-((mm - centre[a]) ** 2) / (2 * sigma_mm**2)).astype(np.float32))
+    x, y, z = factors
+    return x[:, None, None] * y[None, :, None] * z[None, None, :]
 
-    def mix(weights: dict) -> np.ndarray:
-        return sum(w * tissues[k] for k, w in weights.items()).astype(np.float32)
 
-    brain_frac = tissues["gm"] + tissues["wm"]
-    pet = mix(PET_UPTAKE) * np.where(brain_frac > 0, model.metabolism * (1 + FOCUS_PET * focus), 1)
-    perf = mix(SPECT_UPTAKE)
-    regional = np.where(brain_frac > 0, model.perfusion, 1)
-    spect = perf * regional * (1 + FOCUS_SPECT * focus)
-    ictal = perf * regional * (1 + FOCUS_ICTAL * focus)
+MODALITIES = ("T1w", "pet", "spect", "ictal")
 
-    def blur(img: np.ndarray, fwhm: float) -> np.ndarray:
-        return ndimage.gaussian_filter(img, fwhm / 2.3548 / head.voxel_mm).astype(np.float32)
 
-    return {
-        "T1w": mix(T1_SIGNAL),
-        "pet": blur(pet, PET_FWHM_MM),
-        "spect": blur(spect, SPECT_FWHM_MM),
-        "ictal": blur(ictal, SPECT_FWHM_MM),
-    }
+def activity_maps(
+    model: SubjectModel,
+    head: TemplateHead,
+    tissues: dict,
+    names: tuple[str, ...] = MODALITIES,
+    blur: bool = True,
+) -> dict[str, np.ndarray]:
+    """Noiseless signal of the named modalities on the template grid, blurred by each scanner's
+    PSF (blur=False: the uptake itself, for tests).
+
+    SPECT and PET differ in their regional fields, their grey-matter factors in cerebellum,
+    striatum and thalamus (tracer_regions.py) and in their focus: the interictal hypoperfusion
+    sits on the onset focus, the PET hypometabolism on its own, displaced and larger zone. The
+    ictal map adds the onset hyperperfusion (and any propagation) to the ictal day's perfusion;
+    its global count factor is applied with the counts (subject.py), not here.
+    """
+    e = model.effects
+    onset = _blob(head, model.focus_template_mm, model.focus_radius_mm)
+    in_brain = (tissues["gm"] + tissues["wm"]) > 0
+
+    def mix(weights: dict, tracer: str | None = None) -> np.ndarray:
+        total = sum(w * tissues[k] for k, w in weights.items() if k != "gm")
+        gm = weights["gm"] * tissues["gm"]
+        if tracer is not None and model.settings.tracer_regions:
+            gm = gm * grey_matter_factor(tracer, head.shape, head.affine)
+        return (total + gm).astype(np.float32)
+
+    def pet() -> np.ndarray:
+        zone = _blob(head, e.pet_focus_template_mm, e.pet_focus_radius_mm)
+        return mix(PET_UPTAKE, "fdg") * np.where(
+            in_brain, model.metabolism * (1 - e.pet_hypometabolism * zone), 1
+        )
+
+    hmpao = mix(SPECT_UPTAKE, "hmpao") if {"spect", "ictal"} & set(names) else None
+
+    def spect() -> np.ndarray:
+        regional = model.perfusion * (1 - e.interictal_hypoperfusion * onset)
+        return hmpao * np.where(in_brain, regional, 1)
+
+    def ictal() -> np.ndarray:
+        hyper = e.ictal_increase * onset
+        if e.propagation is not None:
+            p = e.propagation
+            hyper += p.increase * _blob(head, p.template_mm, p.radius_mm)
+        return hmpao * np.where(in_brain, model.ictal_perfusion * (1 + hyper), 1)
+
+    build = {"T1w": lambda: mix(T1_SIGNAL), "pet": pet, "spect": spect, "ictal": ictal}
+    fwhm = {"pet": PET_FWHM_MM, "spect": SPECT_FWHM_MM, "ictal": SPECT_FWHM_MM}
+    maps = {}
+    for name in names:
+        img = build[name]().astype(np.float32)
+        if blur and name in fwhm:
+            img = ndimage.gaussian_filter(img, fwhm[name] / 2.3548 / head.voxel_mm)
+        maps[name] = img.astype(np.float32)
+    return maps
+
+
+# The warp is smooth over ~20 mm: where it is evaluated on a subgrid of this spacing and
+# interpolated linearly, it moves points by < 0.01 mm (test_simulate_speed.py measures it).
+COORD_STRIDE_MM = 2.0
+
+
+def _subgrid(n: int, step: int) -> np.ndarray:
+    """Every step-th voxel index of an axis, always including the last one."""
+    pos = np.arange(0, n, step)
+    return pos if pos[-1] == n - 1 else np.append(pos, n - 1)
+
+
+def _upsample_linear(values: np.ndarray, positions: list[np.ndarray], shape) -> np.ndarray:
+    """Separable linear interpolation of values known on a subgrid to every voxel of shape."""
+    out = values
+    for axis, (pos, n) in enumerate(zip(positions, shape, strict=True)):
+        if len(pos) == n:
+            continue
+        full = np.arange(n)
+        j = np.clip(np.searchsorted(pos, full, side="right") - 1, 0, len(pos) - 2)
+        w = ((full - pos[j]) / (pos[j + 1] - pos[j])).astype(np.float32)
+        w = w.reshape([n if a == axis else 1 for a in range(out.ndim)])
+        out = np.take(out, j, axis=axis) * (1 - w) + np.take(out, j + 1, axis=axis) * w
+    return out
+
+
+def template_coordinates(
+    head: TemplateHead, model: SubjectModel, grid: ImageGrid, stride_mm: float = COORD_STRIDE_MM
+) -> np.ndarray:
+    """(3, *grid.shape) float32 template-grid voxel coordinates of every voxel of an image grid,
+    through the image's pose and the subject's warp. The warp is evaluated exactly on a subgrid
+    of about stride_mm (every voxel where voxels are coarser) and interpolated in between: the
+    pose is affine, so only the smooth displacement is approximated."""
+    to_anatomy = np.linalg.inv(grid.world_from_anatomy) @ grid.affine
+    template_vox = np.linalg.inv(head.affine)
+    voxel_mm = np.linalg.norm(grid.affine[:3, :3], axis=0)
+    steps = [max(1, int(round(stride_mm / v))) for v in voxel_mm]
+    positions = [_subgrid(n, st) for n, st in zip(grid.shape, steps, strict=True)]
+    vox = np.stack(np.meshgrid(*positions, indexing="ij")).reshape(3, -1).astype(np.float64)
+    p = to_anatomy[:3, :3] @ vox + to_anatomy[:3, 3:4]
+    idx = template_vox[:3, :3] @ model.deformation(p) + template_vox[:3, 3:4]
+    idx = idx.astype(np.float32).reshape(3, *(len(x) for x in positions))
+    return np.stack([_upsample_linear(c, positions, grid.shape) for c in idx])
 
 
 def sample_on_grid(
     volumes: list[np.ndarray], head: TemplateHead, model: SubjectModel, grid: ImageGrid
 ) -> list[np.ndarray]:
-    """Values of template-grid volumes at each voxel of an image grid (through pose and warp)."""
-    to_anatomy = np.linalg.inv(grid.world_from_anatomy) @ grid.affine
-    template_vox = np.linalg.inv(head.affine)
-    out = [np.zeros(grid.shape, np.float32) for _ in volumes]
-    jk = np.indices(grid.shape[1:]).reshape(2, -1).astype(np.float64)
-    chunk = max(1, 2_000_000 // jk.shape[1])
-    for i0 in range(0, grid.shape[0], chunk):
-        i1 = min(grid.shape[0], i0 + chunk)
-        ii = np.repeat(np.arange(i0, i1, dtype=np.float64), jk.shape[1])
-        vox = np.vstack([ii, np.tile(jk, (1, i1 - i0))])
-        p = to_anatomy[:3, :3] @ vox + to_anatomy[:3, 3:4]
-        q = model.deformation(p)
-        idx = template_vox[:3, :3] @ q + template_vox[:3, 3:4]
-        for vol, dst in zip(volumes, out, strict=True):
-            vals = ndimage.map_coordinates(vol, idx, order=1, mode="constant", cval=0.0)
-            dst[i0:i1] = vals.reshape((i1 - i0, *grid.shape[1:]))
-    return out
+    """Values of template-grid volumes at each voxel of an image grid (through pose and warp).
+    The coordinates are computed once for all volumes."""
+    coords = template_coordinates(head, model, grid)
+    return [
+        ndimage.map_coordinates(vol, coords, order=1, mode="constant", cval=0.0, output=np.float32)
+        for vol in volumes
+    ]

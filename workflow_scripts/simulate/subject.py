@@ -4,8 +4,10 @@ Truth file `derivatives/simulation/sub-XX/sub-XX_desc-truth_transforms.json`:
 - "images": {"T1w"|"pet"|"spect"|"ictal": {"world_from_anatomy": 4x4}}: a point p of the
   subject's anatomy frame (mm) lies at W @ p in that image's scanner world (mm). A point x_T1 in
   T1w world therefore lies at inv(W_T1) then W_pet in PET world: x_pet = W_pet @ inv(W_T1) @ x_T1.
-- "focus_anatomy_mm", "focus_radius_mm", and for validation subjects "cavity_anatomy_mm",
-  "cavity_radius_mm" (anatomy frame).
+- "focus_anatomy_mm", "focus_radius_mm": the ictal onset focus (the truth for SISCOM), and for
+  validation subjects "cavity_anatomy_mm", "cavity_radius_mm" (anatomy frame).
+- "effects": every drawn effect size and site (PET zone, propagation, day-to-day factors,
+  tracer region table) and the settings they were drawn from; see docs/simulation.md.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from workflow_scripts.cohort import SPLITS
 from workflow_scripts.layout import SIMULATION_DIR, Layout
 from workflow_scripts.nifti_io import save_nifti, write_json, write_text
+from workflow_scripts.simulate.effects import EffectSettings
 from workflow_scripts.simulate.modalities import (
     PET_FWHM_MM,
     SPECT_FWHM_MM,
@@ -29,6 +32,7 @@ from workflow_scripts.simulate.modalities import (
     sample_on_grid,
     subject_tissues,
 )
+from workflow_scripts.simulate.tracer_regions import table as tracer_table
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +71,13 @@ def simulate_subject(
     ictal: bool = True,
     voxel_scale: float = 1.0,
     qc_png: str | Path | None = None,
+    effects: dict | EffectSettings | None = None,
 ) -> dict:
     """Simulate and write one subject; returns the truth dictionary.
 
     voxel_scale > 1 coarsens the anatomy and the MRI/PET grids (e.g. 3 for fast tests); the
-    default writes the stated resolutions (T1w 1 mm).
+    default writes the stated resolutions (T1w 1 mm). `effects`: config `simulate.effects`
+    (None: the defaults, the harder cohort).
     """
     if split not in SPLITS:
         raise ValueError(f"sub-{subject}: split {split!r} is not one of {SPLITS} ({out_bids})")
@@ -79,13 +85,20 @@ def simulate_subject(
         raise ValueError(
             f"sub-{subject}: needs an alphanumeric id and voxel_scale > 0, got {voxel_scale}"
         )
+    if not isinstance(effects, EffectSettings):
+        try:
+            effects = EffectSettings.from_config(effects)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"sub-{subject}: bad simulate.effects ({out_bids}): {err}") from err
     t0 = time.perf_counter()
     bids = Path(out_bids)
-    model, head = draw_subject(subject, split, seed, voxel_scale, ictal)
+    model, head = draw_subject(subject, split, seed, voxel_scale, ictal, effects)
     rng = np.random.default_rng(seed + 1_000_003)  # noise stream, separate from the anatomy
     tissues, brain = subject_tissues(model, head)
-    maps = activity_maps(model, head, tissues)
+    maps = activity_maps(model, head, tissues, names=tuple(model.grids))
     gm_level = {"pet": 4.0, "spect": 2.5, "ictal": 2.5}
+    # Day-to-day: the ictal scan's injected dose and timing scale all its counts.
+    count_factor = {"spect": 1.0, "ictal": model.effects.ictal_global_factor}
     paths = bids_paths(bids, subject)
     tdir = truth_dir(bids, subject)
     images = {}
@@ -102,7 +115,7 @@ def simulate_subject(
             data = data + rng.normal(0, 0.03 * PET_GM_KBQ, grid.shape) * (signal > 0.02)
             data = np.clip(data, 0, None).astype(np.float32)
         else:
-            expected = signal * (SPECT_GM_COUNTS / gm_level["spect"])
+            expected = signal * (SPECT_GM_COUNTS / gm_level["spect"] * count_factor[name])
             data = rng.poisson(np.clip(expected, 0, None)).astype(np.int16)
             if name == "spect":
                 save_nifti(
@@ -145,7 +158,46 @@ def _truth(model: SubjectModel) -> dict:
     if model.cavity_template_mm is not None:
         truth["cavity_anatomy_mm"] = d.inverse(model.cavity_template_mm).ravel().tolist()
         truth["cavity_radius_mm"] = model.cavity_radius_mm
+    truth["effects"] = _effects_truth(model)
     return truth
+
+
+def _effects_truth(model: SubjectModel) -> dict:
+    """Every drawn effect (template and anatomy frames) and the settings it was drawn from."""
+    d, e = model.deformation, model.effects
+
+    def anatomy(point: np.ndarray) -> list[float]:
+        return d.inverse(point).ravel().tolist()
+
+    propagation = None
+    if e.propagation is not None:
+        p = e.propagation
+        propagation = {
+            "anatomy_mm": anatomy(p.template_mm),
+            "template_mm": p.template_mm.tolist(),
+            "radius_mm": p.radius_mm,
+            "increase": p.increase,
+            "distance_from_focus_mm": float(
+                np.linalg.norm(p.template_mm - model.focus_template_mm)
+            ),
+        }
+    return {
+        "ictal_increase": e.ictal_increase,
+        "interictal_hypoperfusion": e.interictal_hypoperfusion,
+        "pet_hypometabolism": e.pet_hypometabolism,
+        "pet_focus_anatomy_mm": anatomy(e.pet_focus_template_mm),
+        "pet_focus_template_mm": e.pet_focus_template_mm.tolist(),
+        "pet_focus_radius_mm": e.pet_focus_radius_mm,
+        "pet_focus_offset_mm": float(
+            np.linalg.norm(e.pet_focus_template_mm - model.focus_template_mm)
+        ),
+        "propagation": propagation,
+        "ictal_global_factor": e.ictal_global_factor,
+        "ictal_regional_sd": model.settings.day_to_day_regional,
+        "tracer_regions": tracer_table() if model.settings.tracer_regions else [],
+        "settings": model.settings.as_dict(),
+        "frames": "template_mm: MNI152 frame; anatomy_mm: the subject's anatomy frame",
+    }
 
 
 def focus_world(truth: dict, image: str) -> np.ndarray:
@@ -474,6 +526,7 @@ def simulate_job(smk) -> None:
         ictal=smk.params.ictal,
         voxel_scale=smk.params.voxel_scale,
         qc_png=smk.output.qc,
+        effects=smk.params.effects,
     )
 
 
