@@ -1,6 +1,7 @@
 """SISCOM on a tiny synthetic brain: a hyperperfused blob is found where it is; identical ictal
-and interictal give no cluster; only the sampled slab and the common mask count; sparse slices
-are clustered as a stack; the group summary answers "as good as real?"."""
+and interictal give no cluster; only the sampled slab and the mask from the ictal SPECT and MRI
+count (never the interictal's); sparse slices are clustered as a stack; a flat interictal built
+from other subjects misses a focus that real SISCOM finds; the figures are drawn."""
 
 from __future__ import annotations
 
@@ -13,15 +14,11 @@ import pytest
 
 from tests.conftest import ellipsoid
 from workflow_scripts.nifti_io import InputImageError
-from workflow_scripts.siscom import (
-    focus_from_truth,
-    overlay_png,
-    run_subject,
-    siscom_map,
-    slice_thickness,
-    summarise,
-    summary_plot,
-)
+from workflow_scripts.siscom.analysis import focus_from_truth, run_subject, zmap_path
+from workflow_scripts.siscom.figures import region_name_at, subject_figure, summary_plot
+from workflow_scripts.siscom.maps import analysis_mask, siscom_map, slice_thickness
+from workflow_scripts.siscom.sources import cohort_mean
+from workflow_scripts.siscom.summary import summarise
 
 SHAPE, VOXEL = (40, 40, 30), 4.0
 AFFINE = np.diag([VOXEL, VOXEL, VOXEL, 1.0])
@@ -50,7 +47,7 @@ def brain_images(tmp_path, blob_centre=BLOB, seed=0):
         "ictal": write(tmp_path, "ictal", ictal),
         "inter": write(tmp_path, "inter", inter),
         "brain": write(tmp_path, "brain", brain),
-        "t1w": write(tmp_path, "t1w", brain * 500.0),
+        "t1w": write(tmp_path, "t1w", brain * (300.0 + 10 * np.indices(SHAPE)[0])),
     }
     return paths, world(blob_centre)
 
@@ -60,6 +57,7 @@ def run(tmp_path, paths, sources, slab=None, **kw):
         "01",
         paths["ictal"],
         paths["brain"],
+        paths.get("ictalmask", paths["brain"]),
         sources,
         np.arange(SHAPE[2]) if slab is None else slab,
         tmp_path / "out",
@@ -136,21 +134,30 @@ def test_only_the_slab_counts(tmp_path):
     assert not nib.load(written).get_fdata()[:, :, off_slab].any()
 
 
-def test_common_mask_normalises_sources_alike(tmp_path):
-    """The real interictal is stored x its SPECT mask; with that mask given, an unmasked copy of
-    the same image gives the same SISCOM."""
+def test_mask_comes_from_the_ictal_and_mri_never_the_interictal(tmp_path):
+    """The real interictal as stored (x its own, smaller SPECT mask) and changed outside the
+    ictal mask: the analysis mask and every other source's SISCOM stay the same."""
     paths, _ = brain_images(tmp_path)
+    brain = ellipsoid(SHAPE, (16, 18, 12))
+    ictal_mask = ellipsoid(SHAPE, (15, 17, 11))
+    paths["ictalmask"] = write(tmp_path, "ictalmask", ictal_mask)
     inter = nib.load(paths["inter"]).get_fdata()
-    spectmask = ellipsoid(SHAPE, (14, 16, 11))
-    paths["masked"] = write(tmp_path, "masked", inter * spectmask)
-    paths["spectmask"] = write(tmp_path, "spectmask", spectmask)
-    sources = {"real": paths["masked"], "mri/l1_bce": paths["inter"]}
-    table = run(tmp_path, paths, sources, spectmask=paths["spectmask"])
-    assert table.loc["real", "n_clusters"] >= 1
-    assert table.loc["mri/l1_bce", "dice_with_real"] == pytest.approx(1.0)
-    assert table.loc["real", "mask_voxels"] == int(
-        (spectmask & ellipsoid(SHAPE, (16, 18, 12))).sum()
-    )
+    own_mask = ellipsoid(SHAPE, (12, 14, 9))  # the interictal's histogram mask, smaller
+    paths["stored"] = write(tmp_path, "stored", inter * own_mask)
+    changed = inter * own_mask
+    changed[~ictal_mask] = 500.0  # anything at all outside the ictal mask
+    paths["changed"] = write(tmp_path, "changed", changed)
+    sources = {"real": paths["stored"], "mri/l1_bce": paths["inter"]}
+    first = run(tmp_path, paths, sources)
+    z_first = nib.load(zmap_path(tmp_path / "out", "01", "mri/l1_bce")).get_fdata()
+    second = run(tmp_path, paths, {"real": paths["changed"], "mri/l1_bce": paths["inter"]})
+    z_second = nib.load(zmap_path(tmp_path / "out", "01", "mri/l1_bce")).get_fdata()
+    expected = int((ictal_mask & brain).sum())
+    assert (first["mask_voxels"] == expected).all() and (second["mask_voxels"] == expected).all()
+    assert expected > int((own_mask & brain).sum())  # the interictal's own mask would be smaller
+    assert np.array_equal(z_first, z_second)
+    pd.testing.assert_frame_equal(first, second)
+    assert analysis_mask(ictal_mask, brain).sum() == expected
 
 
 def test_sparse_slices_are_clustered_as_a_stack():
@@ -201,25 +208,64 @@ def test_truth_focus_in_t1w_world(tmp_path):
 
 def test_summary_and_figures(tmp_path):
     paths, centre = brain_images(tmp_path)
-    rows = [
-        run(
-            tmp_path,
-            paths,
-            {"real": paths["inter"], "pet": paths["ictal"]},
-            focus_mm=centre,
-            focus_radius_mm=8.0,
-        ).reset_index()
-    ]
-    table = pd.concat(rows, ignore_index=True)
-    summary = summarise(table).set_index("source")
-    assert summary.loc["real", "focus_found_fraction"] == 1.0
-    assert summary.loc["pet", "focus_found_fraction"] == 0.0
-    assert not summary.loc["pet", "finds_focus_as_often_as_real"]
-    assert summary.loc["real", "focus_in_any_cluster_fraction"] == 1.0
+    table = run(
+        tmp_path,
+        paths,
+        {"real": paths["inter"], "pet": paths["ictal"]},
+        focus_mm=centre,
+        focus_radius_mm=8.0,
+        split="test",
+    ).reset_index()
+    summary = summarise(table, n_resamples=200).set_index(["split", "source"])
+    for split in ("all", "test"):
+        assert summary.loc[(split, "real"), "focus_found_fraction"] == 1.0
+        assert summary.loc[(split, "pet"), "focus_found_fraction"] == 0.0
+        assert not summary.loc[(split, "pet"), "finds_focus_as_often_as_real"]
+        assert summary.loc[(split, "real"), "focus_in_any_cluster_fraction"] == 1.0
     summary_plot(table, tmp_path / "plot.png")
-    maps = {s: tmp_path / "out" / f"sub-01_interictal-{s}_siscom.nii.gz" for s in ("real", "pet")}
-    overlay_png(paths["t1w"], maps, np.arange(SHAPE[2]), centre, tmp_path / "o.png", "sub-01")
-    assert (tmp_path / "plot.png").stat().st_size > 1000 and (tmp_path / "o.png").exists()
+    maps = {s: zmap_path(tmp_path / "out", "01", s) for s in ("real", "pet")}
+    peak = table.set_index("source").loc["real", ["peak_x_mm", "peak_y_mm", "peak_z_mm"]]
+    peaks = {"real": peak.to_numpy(float), "pet": None}
+    subject_figure(paths["t1w"], maps, peaks, tmp_path / "o.png", "sub-01", focus_mm=centre)
+    assert (tmp_path / "plot.png").stat().st_size > 1000
+    assert (tmp_path / "o.png").stat().st_size > 5000
+
+
+def test_region_name_hook():
+    """Without an atlas the region is blank; with one, the label under the peak is named."""
+    assert region_name_at(np.zeros(3)) == ""
+    labels = np.zeros(SHAPE, np.int16)
+    labels[20:, :, :] = 7
+    atlas = nib.Nifti1Image(labels, AFFINE)
+    names = {7: "right hemisphere"}
+    assert region_name_at(world((30, 20, 15)), atlas, names) == "right hemisphere"
+    assert region_name_at(world((5, 20, 15)), atlas, names) == ""  # background
+    assert region_name_at(world((100, 20, 15)), atlas, names) == ""  # off the grid
+
+
+def test_flat_interictal_misses_a_focus_that_real_siscom_finds(tmp_path):
+    """The subject's own interictal has a high-perfusion region (its anatomy) that the ictal
+    shares; the flat image, averaged from other subjects, lacks it: ictal minus flat shows that
+    region as the top cluster, while real SISCOM shows only the focus."""
+    rng = np.random.default_rng(5)
+    brain = ellipsoid(SHAPE, (16, 18, 12))
+    own = 70 * ellipsoid(SHAPE, (5, 5, 4), (12, 24, 15))  # this subject's own hot region
+    inter = brain * (100 + rng.normal(0, 2, SHAPE)) + own
+    blob = ellipsoid(SHAPE, (3, 3, 3), BLOB)
+    ictal = brain * (100 + rng.normal(0, 2, SHAPE)) + own + 60 * blob
+    training = [brain * (100 + rng.normal(0, 2, SHAPE)) * (1 + 0.1 * i) for i in range(3)]
+    flat = cohort_mean(training, [brain] * 3)
+    paths = {
+        "ictal": write(tmp_path, "ictal", ictal),
+        "brain": write(tmp_path, "brain", brain),
+        "real": write(tmp_path, "real", inter),
+        "flat": write(tmp_path, "flat", flat),
+    }
+    sources = {"real": paths["real"], "flat": paths["flat"]}
+    table = run(tmp_path, paths, sources, focus_mm=world(BLOB), focus_radius_mm=8.0)
+    assert table.loc["real", "top_cluster_contains_focus"]
+    assert not table.loc["flat", "top_cluster_contains_focus"]
+    assert table.loc["flat", "focus_distance_mm"] > 30
 
 
 def test_a_second_cluster_at_the_focus_is_ranked(tmp_path):
@@ -232,3 +278,41 @@ def test_a_second_cluster_at_the_focus_is_ranked(tmp_path):
     assert not table.loc["real", "top_cluster_contains_focus"]
     assert table.loc["real", "focus_cluster_rank"] == 2
     assert table.loc["real", "focus_distance_mm"] > 40
+
+
+def test_subject_without_pet_gets_every_other_source(tmp_path):
+    """The rule's job on a subject without PET: real, flat and synthetic sources, no PET ones;
+    the table names the split and the figure is written."""
+    from types import SimpleNamespace
+
+    from snakemake.iocontainers import InputFiles
+
+    from workflow_scripts.siscom.jobs import siscom_job
+
+    paths, _ = brain_images(tmp_path)
+    out = tmp_path / "siscom" / "sub-01"
+    job = SimpleNamespace(
+        wildcards=SimpleNamespace(subject="01"),
+        input=InputFiles(
+            fromdict={
+                "ictal": str(paths["ictal"]),
+                "brainmask": str(paths["brain"]),
+                "ictalmask": str(paths["brain"]),
+                "t1w": str(paths["t1w"]),
+                "spect": str(paths["inter"]),
+                "flat": str(write(tmp_path, "flat", ellipsoid(SHAPE, (16, 18, 12)) * 1.0)),
+                "synth": [str(paths["inter"])],
+            }
+        ),
+        output=SimpleNamespace(table=str(out / "sub-01_siscom.tsv"), png=out / "sub-01.png"),
+        params=SimpleNamespace(
+            settings={"z_threshold": 2.0, "min_cluster_mm3": 200.0},
+            conditions=["mri/l1_bce"],
+            split="test",
+        ),
+    )
+    siscom_job(job)
+    table = pd.read_csv(out / "sub-01_siscom.tsv", sep="\t")
+    assert table["source"].tolist() == ["real", "flat", "mri/l1_bce"]
+    assert set(table["split"]) == {"test"}
+    assert (out / "sub-01.png").stat().st_size > 5000

@@ -132,6 +132,41 @@ def test_headers_say_which_space(finished_run):
 
 
 @pytest.mark.slow
+def test_siscom_has_five_kinds_of_source_built_from_training_subjects(finished_run):
+    """SISCOM per held-out subject with real, flat, PET mapped, raw PET and synthetic sources;
+    the flat image and the PET map come from the training subjects; the analysis mask is the
+    ictal SPECT's x the MRI's; the summary has intervals per split and pooled."""
+    siscom = finished_run / "out" / "siscom"
+    table = pd.read_csv(siscom / "siscom_localisation.csv")
+    assert set(table["subject"]) == {"sub-03", "sub-04"}
+    assert dict(zip(table["subject"], table["split"], strict=True)) == {
+        "sub-03": "test",
+        "sub-04": "validation",
+    }
+    expected = {"real", "flat", "pet_linear", "pet", "mri/l1_bce", "pet/l1_bce"}
+    assert set(table.loc[table["subject"] == "sub-03", "source"]) == expected
+    flat = json.loads(
+        (siscom / "cohort/space-MNI152NLin2009aAsym_desc-flat_spect.json").read_text()
+    )
+    assert flat["TrainingSubjects"] == ["sub-01", "sub-02"]
+    pet_map = json.loads((siscom / "cohort/desc-petLinear_map.json").read_text())
+    assert pet_map["training_subjects"] == ["sub-01", "sub-02"] and pet_map["slope"] > 0
+    sub = siscom / "sub-03"
+    ictal_mask = nib.load(sub / "sub-03_acq-ictal_space-T1w_desc-brain_mask.nii.gz").get_fdata()
+    brain = nib.load(
+        finished_run / "out/sub-03/anat/sub-03_space-T1w_desc-brain_mask.nii.gz"
+    ).get_fdata()
+    voxels = table.loc[table["subject"] == "sub-03", "mask_voxels"]
+    assert (voxels == int(((ictal_mask > 0) & (brain > 0)).sum())).all()
+    summary = pd.read_csv(siscom / "siscom_summary.csv")
+    assert set(summary["split"]) == {"all", "test", "validation"}
+    pooled = summary[summary["split"] == "all"].set_index("source")
+    assert (pooled["focus_found_ci_low"] <= pooled["focus_found_fraction"]).all()
+    assert (pooled["focus_found_fraction"] <= pooled["focus_found_ci_high"]).all()
+    assert (sub / "sub-03_siscom.png").stat().st_size > 20_000
+
+
+@pytest.mark.slow
 def test_second_run_has_nothing_to_do_and_report_builds(finished_run):
     dry = snakemake(finished_run, "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]

@@ -366,3 +366,33 @@ class Layout:
     def ceiling_metrics(self, subject="{subject}", space="{space}", kind="slices") -> Path:
         """Scores of the Monte Carlo ceiling (approximate): kind `slices` or `volume`."""
         return self.out / "metrics" / "ceiling" / f"space-{space}" / f"sub-{subject}_{kind}.tsv"
+
+    # ---- SISCOM sources built from the training cohort (rules/siscom.smk) ----
+    def siscom_cohort_flat(self) -> Path:
+        """The flat interictal: training subjects' mean relative SPECT, template space."""
+        return self.siscom / "cohort" / f"space-{TEMPLATE}_desc-flat_spect.nii.gz"
+
+    def siscom_pet_map(self) -> Path:
+        """The PET -> relative SPECT linear map fitted on the training subjects."""
+        return self.siscom / "cohort" / "desc-petLinear_map.json"
+
+    def siscom_flat(self, subject: str = "{subject}") -> Path:
+        """The flat interictal warped onto a subject's native (T1w) grid."""
+        return self.siscom / f"sub-{subject}" / f"sub-{subject}_space-T1w_desc-flat_spect.nii.gz"
+
+    def siscom_ictal_mask(self, subject: str = "{subject}") -> Path:
+        """The ictal SPECT's own brain mask on the native grid (SISCOM's analysis mask x MRI)."""
+        return (
+            self.siscom
+            / f"sub-{subject}"
+            / f"sub-{subject}_acq-ictal_space-T1w_desc-brain_mask.nii.gz"
+        )
+
+    def siscom_real(self, subject: str = "{subject}") -> Path:
+        """The real interictal SPECT on the native grid without its own mask (SISCOM masks every
+        source alike, with the ictal SPECT's mask x the MRI's)."""
+        return (
+            self.siscom
+            / f"sub-{subject}"
+            / f"sub-{subject}_acq-interictal_space-T1w_desc-preproc_spect.nii.gz"
+        )
