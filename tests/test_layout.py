@@ -69,10 +69,19 @@ def test_conditions_are_bids_labels_and_parse_back():
 def test_template_label_is_the_one_nilearn_ships():
     from nilearn import datasets
 
-    doc = datasets.load_mni152_template.__doc__
-    assert "asymmetrical ICBM152 2009, release a" in doc
-    assert names.TEMPLATE == "MNI152NLin2009aAsym"
-    assert names.XFORM_CODE == {"T1w": 1, "MNI152NLin2009aAsym": 4}
+    # the shipped file is the symmetric 2009a template (the docstring says asymmetrical), and
+    # its left and right halves are mirror images
+    img = datasets.load_mni152_template(resolution=2)
+    shipped = Path(datasets.__file__).parent / "data"
+    assert (shipped / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz").exists()
+    data = img.get_fdata()
+    centre = int(round(-img.affine[0, 3] / img.affine[0, 0]))  # voxel column of x = 0
+    half = min(centre, data.shape[0] - 1 - centre)
+    left = data[centre - half : centre][::-1]
+    right = data[centre + 1 : centre + 1 + half]
+    assert np.allclose(left, right, atol=1e-6 * data.max())
+    assert names.TEMPLATE == "MNI152NLin2009aSym"
+    assert names.XFORM_CODE == {"T1w": 1, "MNI152NLin2009aSym": 4}
 
 
 def test_sidecar_sources_are_bids_uris(tmp_path):

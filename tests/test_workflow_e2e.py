@@ -116,7 +116,7 @@ def test_synthetic_volume_lies_on_the_subjects_grid(finished_run):
     real = nib.load(spect / "sub-03_acq-interictal_space-T1w_desc-brain_spect.nii.gz")
     assert synth.shape == real.shape and np.allclose(synth.affine, real.affine)
     assert synth.get_fdata().max() > 0
-    qc = out / "qc" / "preprocess" / "sub-03_space-MNI152NLin2009aAsym_qc.png"
+    qc = out / "qc" / "preprocess" / "sub-03_space-MNI152NLin2009aSym_qc.png"
     assert qc.stat().st_size > 5000
 
 
@@ -124,7 +124,7 @@ def test_synthetic_volume_lies_on_the_subjects_grid(finished_run):
 def test_headers_say_which_space(finished_run):
     """sform/qform code 4 (MNI) on template-space images, 1 (scanner) on native ones."""
     anat = finished_run / "out" / "sub-03" / "anat"
-    for space, code in (("T1w", 1), ("MNI152NLin2009aAsym", 4)):
+    for space, code in (("T1w", 1), ("MNI152NLin2009aSym", 4)):
         img = nib.load(anat / f"sub-03_space-{space}_desc-brain_T1w.nii.gz")
         assert int(img.header["sform_code"]) == code and int(img.header["qform_code"]) == code
     desc = json.loads((finished_run / "out" / "dataset_description.json").read_text())
@@ -146,7 +146,7 @@ def test_siscom_has_five_kinds_of_source_built_from_training_subjects(finished_r
     expected = {"real", "flat", "pet_linear", "pet", "mri/l1_bce", "pet/l1_bce"}
     assert set(table.loc[table["subject"] == "sub-03", "source"]) == expected
     flat = json.loads(
-        (siscom / "cohort/space-MNI152NLin2009aAsym_desc-flat_spect.json").read_text()
+        (siscom / "cohort/space-MNI152NLin2009aSym_desc-flat_spect.json").read_text()
     )
     assert flat["TrainingSubjects"] == ["sub-01", "sub-02"]
     pet_map = json.loads((siscom / "cohort/desc-petLinear_map.json").read_text())

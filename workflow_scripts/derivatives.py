@@ -23,7 +23,7 @@ README = """spectsynth derivatives
 =====================
 
 Preprocessed MRI, PET and SPECT of the dataset in {bids} (reoriented, skull-stripped or masked,
-registered, resampled onto the subject's T1w grid and the MNI152NLin2009aAsym grid), the
+registered, resampled onto the subject's T1w grid and the MNI152NLin2009aSym grid), the
 transforms between them, and synthetic interictal SPECT made by pix2pix models from the MRI
 and/or PET. Each image has a JSON sidecar naming its sources. Group results (models, tables,
 figures, SISCOM) are in the folders listed in .bidsignore. See spectsynth's README.

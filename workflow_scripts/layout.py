@@ -46,9 +46,10 @@ ROLE = {
     "ictal": Role("spect", "spect", "_acq-ictal"),
 }
 
-# The study's two spaces (config names) and their BIDS `space-` labels. nilearn's MNI152 brain is
-# the ICBM152 2009 release a, asymmetric (its docstring says so): TemplateFlow's MNI152NLin2009aAsym.
-TEMPLATE = "MNI152NLin2009aAsym"
+# The study's two spaces (config names) and their BIDS `space-` labels. nilearn's MNI152 files are
+# the ICBM152 2009 release a, *symmetric* (mni_icbm152_*_tal_nlin_sym_09a; the arrays are mirror
+# images), although its docstring says asymmetrical: TemplateFlow's MNI152NLin2009aSym.
+TEMPLATE = "MNI152NLin2009aSym"
 SPACE_LABEL = {"native": "T1w", "template": TEMPLATE}
 SPACE_NAME = {label: name for name, label in SPACE_LABEL.items()}
 # NIfTI sform/qform codes: 1 scanner anatomical (the MRI's own world), 4 MNI152.

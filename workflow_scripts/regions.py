@@ -1,6 +1,6 @@
 """Regional perfusion and left-right asymmetry of synthetic and real SPECT.
 
-The atlas (no download): nilearn ships the MNI152 (ICBM 2009a asymmetric) brain mask and grey
+The atlas (no download): nilearn ships the MNI152 (ICBM 2009a symmetric) brain mask and grey
 matter probability map, not a labelled atlas. The built-in atlas labels the grey matter
 (probability >= GM_MIN_PROBABILITY, inside the brain mask) by coordinate rules in MNI mm,
 checked in this order (the first that holds wins), each split at x = 0 (x < 0 left, x > 0
@@ -156,7 +156,7 @@ def check_atlas(
 def load_user_atlas(
     image_path: str | Path, labels_path: str | Path, grid: nib.Nifti1Image
 ) -> tuple[nib.Nifti1Image, pd.DataFrame]:
-    """A user's label image (MNI152NLin2009aAsym) and TSV, checked, onto the study grid."""
+    """A user's label image (MNI152NLin2009aSym) and TSV, checked, onto the study grid."""
     from nilearn import image
 
     table = read_label_table(labels_path)
