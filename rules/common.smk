@@ -473,6 +473,9 @@ def siscom_inputs(w):
         "spect": L.siscom_real(s),
         "flat": L.siscom_flat(s),
         "synth": [path for _, path in siscom_conditions(s)],
+        # the regional atlas on the subject's grid names the region of each cluster's peak
+        "atlas": L.atlas_native(s),
+        "atlas_labels": L.atlas("tsv"),
     }
     if has(s, "pet"):
         d["pet"] = space_image(s, "pet", NATIVE)

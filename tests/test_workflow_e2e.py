@@ -145,9 +145,7 @@ def test_siscom_has_five_kinds_of_source_built_from_training_subjects(finished_r
     }
     expected = {"real", "flat", "pet_linear", "pet", "mri/l1_bce", "pet/l1_bce"}
     assert set(table.loc[table["subject"] == "sub-03", "source"]) == expected
-    flat = json.loads(
-        (siscom / "cohort/space-MNI152NLin2009aSym_desc-flat_spect.json").read_text()
-    )
+    flat = json.loads((siscom / "cohort/space-MNI152NLin2009aSym_desc-flat_spect.json").read_text())
     assert flat["TrainingSubjects"] == ["sub-01", "sub-02"]
     pet_map = json.loads((siscom / "cohort/desc-petLinear_map.json").read_text())
     assert pet_map["training_subjects"] == ["sub-01", "sub-02"] and pet_map["slope"] > 0
@@ -164,6 +162,9 @@ def test_siscom_has_five_kinds_of_source_built_from_training_subjects(finished_r
     assert (pooled["focus_found_ci_low"] <= pooled["focus_found_fraction"]).all()
     assert (pooled["focus_found_fraction"] <= pooled["focus_found_ci_high"]).all()
     assert (sub / "sub-03_siscom.png").stat().st_size > 20_000
+    # the real SISCOM's top-cluster peak is named by the regional atlas (a region, hemisphere)
+    real = table[(table["source"] == "real") & table["peak_x_mm"].notna()]
+    assert len(real) and real["peak_region"].str.fullmatch(r"[a-z_]+_[LR]").all(), real
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from workflow_scripts.siscom.analysis import (
     run_subject,
     zmap_path,
 )
-from workflow_scripts.siscom.figures import subject_figure, summary_plot
+from workflow_scripts.siscom.figures import region_name_at, subject_figure, summary_plot
 from workflow_scripts.siscom.sources import (
     FLAT,
     PET,
@@ -171,13 +171,23 @@ def siscom_job(smk) -> None:
         focus_radius_mm=radius,
     )
     log.info("sub-%s: SISCOM on %d brain slices, sources %s", s, len(slab_z), list(sources))
-    write_text(table.to_csv(sep="\t", index=False, float_format="%.4g"), smk.output.table)
     peaks = {
         row.source: None
         if np.isnan(row.peak_x_mm)
         else np.array([row.peak_x_mm, row.peak_y_mm, row.peak_z_mm])
         for row in table.itertuples()
     }
+    from workflow_scripts.regions import read_label_table, region_label
+
+    labels = read_label_table(inp.atlas_labels)
+    atlas = nib.load(inp.atlas)
+    names = {
+        int(i): region_label(n, h)
+        for i, n, h in zip(labels["index"], labels["name"], labels["hemisphere"], strict=True)
+    }
+    # the atlas region of each source's top-cluster peak ("" off the atlas or without a cluster)
+    table["peak_region"] = [region_name_at(peaks[src], atlas, names) for src in table["source"]]
+    write_text(table.to_csv(sep="\t", index=False, float_format="%.4g"), smk.output.table)
     subject_figure(
         inp.t1w,
         {src: zmap_path(out_dir, s, src) for src in sources},
@@ -186,6 +196,8 @@ def siscom_job(smk) -> None:
         f"sub-{s} SISCOM by interictal source",
         z_threshold=cfg["z_threshold"],
         focus_mm=focus,
+        labels_img=atlas,
+        names=names,
     )
 
 
