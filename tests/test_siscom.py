@@ -239,7 +239,10 @@ def test_region_name_hook():
     atlas = nib.Nifti1Image(labels, AFFINE)
     names = {7: "right hemisphere"}
     assert region_name_at(world((30, 20, 15)), atlas, names) == "right hemisphere"
-    assert region_name_at(world((5, 20, 15)), atlas, names) == ""  # background
+    assert region_name_at(world((5, 20, 15)), atlas, names) == ""  # background, 60 mm away
+    # 8 mm from the region (white matter next to cortex, say): its nearest region is named
+    assert region_name_at(world((18, 20, 15)), atlas, names) == "right hemisphere"
+    assert region_name_at(world((17, 20, 15)), atlas, names) == ""  # 12 mm: too far
     assert region_name_at(world((100, 20, 15)), atlas, names) == ""  # off the grid
 
 

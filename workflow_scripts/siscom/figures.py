@@ -10,24 +10,40 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 DPI = 80
 
 
+# A peak in white matter or a sulcus is read as the nearest labelled (grey-matter) region, as a
+# reader would, but only this close: farther, the peak is named by nothing.
+REGION_SEARCH_MM = 10.0
+
+
 def region_name_at(
-    world_mm, labels_img: nib.Nifti1Image | None = None, names: Mapping[int, str] | None = None
+    world_mm,
+    labels_img: nib.Nifti1Image | None = None,
+    names: Mapping[int, str] | None = None,
+    max_mm: float = REGION_SEARCH_MM,
 ) -> str:
-    """Name of the atlas region at a world position (mm, the label image's world), "" without
-    an atlas, outside its grid or on background (label 0). The atlas is wired in later
-    (workflow_scripts/regions.py); until then every caller passes none."""
+    """Name of the atlas region at a world position (mm, the label image's world), or of the
+    nearest labelled voxel within `max_mm`; "" without an atlas, outside its grid or farther."""
     if labels_img is None or names is None or world_mm is None:
         return ""
     ijk = np.rint(np.linalg.inv(labels_img.affine) @ np.append(np.asarray(world_mm, float), 1.0))
     ijk = ijk[:3].astype(int)
     if np.any(ijk < 0) or np.any(ijk >= np.asarray(labels_img.shape[:3])):
         return ""
-    label = int(np.asarray(labels_img.dataobj)[tuple(ijk)])
-    return names.get(label, "") if label else ""
+    labels = np.asarray(labels_img.dataobj).astype(int)
+    if not labels.any():
+        return ""
+    spacing = np.asarray(labels_img.header.get_zooms()[:3], float)
+    dist, nearest = ndimage.distance_transform_edt(
+        labels == 0, sampling=spacing, return_indices=True
+    )
+    if dist[tuple(ijk)] > max_mm:
+        return ""
+    return names.get(int(labels[tuple(nearest[(slice(None), *ijk)])]), "")
 
 
 def _mpl():
