@@ -23,6 +23,10 @@ config.update(coerce_to_schema(config, load_schema(f"{workflow.basedir}/{CONFIG_
 validate(config, f"{workflow.basedir}/{CONFIG_SCHEMA}")
 
 
+# The report's landing page: the question, where this run's answer is, which numbers to trust.
+report: "rules/report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
