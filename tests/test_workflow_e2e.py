@@ -176,6 +176,8 @@ def test_second_run_has_nothing_to_do_and_report_builds(finished_run):
     rep = snakemake(finished_run, "--report", str(report))
     assert rep.returncode == 0, rep.stderr[-3000:]
     assert report.stat().st_size > 100_000
+    # it opens on the landing page: the question and which numbers to trust
+    assert "Which numbers to trust" in report.read_text(errors="replace")
 
 
 def planned_rules(dry: subprocess.CompletedProcess) -> set[str]:
