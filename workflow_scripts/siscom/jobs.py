@@ -33,7 +33,6 @@ from workflow_scripts.siscom.sources import (
     relative,
     require_training,
 )
-from workflow_scripts.siscom.summary import summarise
 
 log = logging.getLogger(__name__)
 
@@ -177,14 +176,7 @@ def siscom_job(smk) -> None:
         else np.array([row.peak_x_mm, row.peak_y_mm, row.peak_z_mm])
         for row in table.itertuples()
     }
-    from workflow_scripts.regions import read_label_table, region_label
-
-    labels = read_label_table(inp.atlas_labels)
-    atlas = nib.load(inp.atlas)
-    names = {
-        int(i): region_label(n, h)
-        for i, n, h in zip(labels["index"], labels["name"], labels["hemisphere"], strict=True)
-    }
+    atlas, names = _atlas(inp)
     # the atlas region of each source's top-cluster peak ("" off the atlas or without a cluster)
     table["peak_region"] = [region_name_at(peaks[src], atlas, names) for src in table["source"]]
     write_text(table.to_csv(sep="\t", index=False, float_format="%.4g"), smk.output.table)
@@ -201,8 +193,24 @@ def siscom_job(smk) -> None:
     )
 
 
+def _atlas(inp) -> tuple[nib.Nifti1Image | None, dict[int, str] | None]:
+    """The regional atlas on the subject's grid and its names (none when not given)."""
+    if "atlas" not in inp.keys():
+        return None, None
+    from workflow_scripts.regions import read_label_table, region_label
+
+    labels = read_label_table(inp.atlas_labels)
+    names = {
+        int(i): region_label(n, h)
+        for i, n, h in zip(labels["index"], labels["name"], labels["hemisphere"], strict=True)
+    }
+    return nib.load(inp.atlas), names
+
+
 def summary_job(smk) -> None:
     """Rule siscom_summary: group table, summary with intervals, and plot."""
+    from workflow_scripts.siscom.summary import summarise  # statsmodels: not in the ants env
+
     cfg = smk.params.settings
     table = pd.concat([pd.read_csv(f, sep="\t") for f in smk.input], ignore_index=True)
     write_text(table.to_csv(index=False, float_format="%.4g"), smk.output.table)
