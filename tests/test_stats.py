@@ -168,3 +168,27 @@ def test_subject_level_primary_tests_use_the_whole_volume_scores():
     a = v[v["space"] == "native"].set_index("subject")["MAE_rel"]
     b = v[v["space"] == "template"].set_index("subject")["MAE_rel"].loc[a.index]
     assert row["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+
+
+def test_summary_keeps_2d_twins_apart_and_reports_each_split():
+    """A 2D twin is its own row (never averaged with the 2.5D condition), and the primary
+    metrics are also given per split (test vs post-surgical validation)."""
+    rows = []
+    for subject, split, mae in (("sub-01", "test", 0.1), ("sub-02", "validation", 0.3)):
+        for context, extra in ((1, 0.0), (0, 0.5)):
+            rows.append(
+                {"subject": subject, "split": split, "space": "native", "input": "mri_pet",
+                 "loss": "l1_bce", "context": context, "MAE_rel": mae + extra,
+                 "PSNR_rel_dB": 25.0, "SSIM_rel": 0.8, "RMSE_rel": 0.15}
+            )  # fmt: skip
+    volume = pd.DataFrame(rows)
+    metrics = pd.DataFrame(
+        {"subject": ["sub-01"], "split": ["test"], "space": ["native"], "input": ["mri_pet"],
+         "loss": ["l1_bce"], "slice": [0], "SSIM": [0.8], "PSNR": [25.0], "RMSE": [0.1]}
+    )  # fmt: skip
+    text = results_summary(metrics, pd.DataFrame(columns=["figure", "metric"]), pd.DataFrame(),
+                           0.01, volume=volume)  # fmt: skip
+    assert "| native | mri_pet | l1_bce | 2 | 0.2000 |" in text  # 2.5D alone: (0.1 + 0.3) / 2
+    assert "| native | mri_pet | l1_bce (2D twin) | 2 | 0.7000 |" in text
+    by_split = text.split("### By split")[1]
+    assert "| native | mri_pet | l1_bce | 0.1000 / 25.00 / 0.8000 (1) | 0.3000 / 25.00" in by_split

@@ -169,6 +169,7 @@ def _primary_lines(volume: pd.DataFrame, ceiling: pd.DataFrame) -> list[str]:
         return "| " + " | ".join(label) + f" | {g['subject'].nunique()} | {values} |"
 
     if not volume.empty:
+        volume = _label_twins(volume)
         for key, g in volume.groupby(["space", "input", "loss"]):
             lines.append(row(key, g))
     if not ceiling.empty:
@@ -180,7 +181,34 @@ def _primary_lines(volume: pd.DataFrame, ceiling: pd.DataFrame) -> list[str]:
             "preprocessed and scaled like the real scan, scored against the real (one-draw) "
             "target: an estimate of the best predictor's score, not a bound.",
         ]
+    if not volume.empty and "split" in volume and volume["split"].nunique() > 1:
+        lines += ["", "### By split (test: intact brains; validation: post-surgical)", ""]
+        splits = sorted(volume["split"].unique())
+        head = " | ".join(f"{sp} MAE_rel / PSNR_rel_dB / SSIM_rel (n)" for sp in splits)
+        lines += [f"| space | input | loss | {head} |", "|---|---|---|" + "---|" * len(splits)]
+        for key, g in volume.groupby(["space", "input", "loss"]):
+            cells = []
+            for sp in splits:
+                h = g[g["split"] == sp]
+                cells.append(
+                    f"{h['MAE_rel'].mean():.4f} / {h['PSNR_rel_dB'].mean():.2f} / "
+                    f"{h['SSIM_rel'].mean():.4f} ({h['subject'].nunique()})"
+                    if len(h)
+                    else "n/a"
+                )
+            lines.append("| " + " | ".join(key) + " | " + " | ".join(cells) + " |")
     return lines
+
+
+def _label_twins(volume: pd.DataFrame) -> pd.DataFrame:
+    """2D twins (context 0 beside 2.5D conditions) get their own loss label, so they are not
+    pooled with the 2.5D condition of the same input and loss."""
+    if "context" not in volume or volume["context"].nunique() < 2:
+        return volume
+    volume = volume.copy()
+    twin = volume["context"] == 0
+    volume.loc[twin, "loss"] = volume.loc[twin, "loss"] + " (2D twin)"
+    return volume
 
 
 def _mean(df: pd.DataFrame, metric: str, **where) -> float:
