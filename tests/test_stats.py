@@ -192,3 +192,9 @@ def test_summary_keeps_2d_twins_apart_and_reports_each_split():
     assert "| native | mri_pet | l1_bce (2D twin) | 2 | 0.7000 |" in text
     by_split = text.split("### By split")[1]
     assert "| native | mri_pet | l1_bce | 0.1000 / 25.00 / 0.8000 (1) | 0.3000 / 25.00" in by_split
+
+    # the tests see each subject's 2.5D score only
+    from workflow_scripts.evaluate import without_twins
+
+    assert set(without_twins(volume)["context"]) == {1}
+    assert without_twins(volume[volume["context"] == 1]).equals(volume[volume["context"] == 1])

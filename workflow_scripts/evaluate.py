@@ -63,7 +63,7 @@ def tables_job(smk) -> None:
     write_text(md, smk.output.table4_md)
     write_text(html, smk.output.table4_html)
     comps = comparisons(smk.params.spaces, smk.params.inputs, smk.params.losses)
-    tests = run_tests(metrics, comps, alpha=smk.params.alpha, volume=volume)
+    tests = run_tests(metrics, comps, alpha=smk.params.alpha, volume=without_twins(volume))
     write_text(tests.to_csv(index=False, float_format="%.6g"), smk.output.tests)
     # the Monte Carlo ceiling's slice rows join the baselines (its `loss` is their `method`)
     ceiling = collect(list(smk.input.ceiling_slices)).rename(columns={"loss": "method"})
@@ -198,6 +198,14 @@ def _primary_lines(volume: pd.DataFrame, ceiling: pd.DataFrame) -> list[str]:
                 )
             lines.append("| " + " | ".join(key) + " | " + " | ".join(cells) + " |")
     return lines
+
+
+def without_twins(volume: pd.DataFrame) -> pd.DataFrame:
+    """The volume table without the 2D twins (context 0 beside 2.5D conditions): the tests
+    compare conditions of one context, as Table 4 does."""
+    if "context" not in volume or volume["context"].nunique() < 2:
+        return volume
+    return volume[volume["context"] != 0]
 
 
 def _label_twins(volume: pd.DataFrame) -> pd.DataFrame:
