@@ -100,7 +100,12 @@ def test_every_good_subject_gets_its_synthetic_spect(hospital_run):
         assert img.get_fdata().max() > 0
         assert int(img.header["sform_code"]) == 1
         side = json.loads(synth.with_name(synth.name.replace(".nii.gz", ".json")).read_text())
-        assert side["Model"]["Condition"] == {"space": "native", "input": "pet", "loss": "l1_bce"}
+        assert side["Model"]["Condition"] == {
+            "space": "native",
+            "input": "pet",
+            "loss": "l1_bce",
+            "context": 1,  # the model's 2.5D context (slices.context)
+        }
         assert any("ses-interictal/pet/" in s for s in side["Sources"])
     metrics = pd.read_csv(out / "tables" / "metrics.csv")
     assert set(metrics["subject"]) == {"sub-P003", "sub-P004"}
