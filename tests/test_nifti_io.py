@@ -203,3 +203,18 @@ def test_a_writer_killed_mid_write_leaves_no_output(tmp_path):
     # only the hidden temp name is left, which no BIDS glob or Snakemake output matches
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
     assert [p.name.startswith(f".{target.name}.") for p in tmp_path.iterdir()] == [True]
+
+
+def test_save_figure_is_atomic(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from workflow_scripts.nifti_io import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    out = save_figure(fig, tmp_path / "sub" / "plot.png", dpi=40)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["plot.png"]  # no temporary left

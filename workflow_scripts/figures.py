@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from workflow_scripts.metrics import PRIMARY_METRICS, TESTED  # noqa: E402
+from workflow_scripts.nifti_io import save_figure  # noqa: E402
 
 INPUT_ORDER = ["mri", "pet", "mri_pet"]
 UNITS = {
@@ -33,12 +34,7 @@ def _rows(metrics: pd.DataFrame) -> list[str]:
 
 
 def _save(fig, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=90, bbox_inches="tight")
 
 
 def _mark(ax, tests: pd.DataFrame, metric: str, x_of, alpha: float, top: float) -> None:

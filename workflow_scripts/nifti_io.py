@@ -180,3 +180,15 @@ def write_text(text: str, path: str | Path) -> Path:
     with _atomic_target(path, path.suffix or ".txt") as tmp:
         tmp.write_text(text)
     return path
+
+
+def save_figure(fig, path: str | Path, dpi: int = 80, **savefig: Any) -> Path:
+    """Write a matplotlib figure atomically (a failed job leaves no half-written PNG), then
+    close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with _atomic_target(path, path.suffix or ".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, **savefig)
+    plt.close(fig)
+    return path

@@ -12,6 +12,8 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 from skimage import feature  # noqa: E402
 
+from workflow_scripts.nifti_io import save_figure  # noqa: E402
+
 
 def _planes(data: np.ndarray, centre: tuple[int, int, int]) -> list[np.ndarray]:
     cx, cy, cz = centre
@@ -48,9 +50,4 @@ def registration_qc(
         axes[r, 0].set_title(name, loc="left", fontsize=10)
     fig.suptitle(f"{title}: MRI edges (cyan) over each modality")
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(out_png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=70)
-    plt.close(fig)
-    tmp.replace(out_png)
+    save_figure(fig, out_png, dpi=70)

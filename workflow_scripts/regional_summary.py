@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from workflow_scripts.agreement import bland_altman, icc, wilson  # noqa: E402
-from workflow_scripts.nifti_io import write_text  # noqa: E402
+from workflow_scripts.nifti_io import save_figure, write_text  # noqa: E402
 
 CONDITION = ["space", "input", "loss"]
 MEASURES = ("uptake", "AI")
@@ -120,12 +120,7 @@ def agreement_figure(regional: pd.DataFrame, out_png: str | Path) -> None:
             )
         axes[0, c].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(out_png)
+    save_figure(fig, out_png, dpi=90)
 
 
 def regional_tables_job(smk) -> None:

@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 
+from workflow_scripts.nifti_io import save_figure  # noqa: E402
+
 
 def _world_point(truth: dict, image: str, key: str) -> np.ndarray:
     w = np.array(truth["images"][image]["world_from_anatomy"])
@@ -71,8 +73,4 @@ def simulation_qc(
         axes[0, col].set_title(f"{name}  {codes} {zooms} mm  {img.shape}", fontsize=8)
     fig.suptitle(f"sub-{subject} ({split}): each image in its own scanner space")
     fig.tight_layout()
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(out_png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    tmp.replace(out_png)
+    save_figure(fig, out_png, dpi=80)

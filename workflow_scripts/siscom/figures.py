@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from workflow_scripts.nifti_io import save_figure
+
 DPI = 80
 
 
@@ -122,18 +124,7 @@ def subject_figure(
             display.add_markers([list(map(float, focus_mm))], marker_color="cyan", marker_size=25)
     marker = "; cyan dot = true focus" if focus_mm is not None else ""
     fig.suptitle(f"{title} (z >= {z_threshold:g}{marker})", fontsize=9)
-    save_fig(fig, out_png)
-
-
-def save_fig(fig, out_png: str | Path) -> None:
-    """Write a figure atomically (a failed job leaves no half-written PNG)."""
-    plt = _mpl()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
-    fig.savefig(tmp, dpi=DPI)
-    plt.close(fig)
-    tmp.replace(out_png)
+    save_figure(fig, out_png, dpi=DPI)
 
 
 def summary_plot(table: pd.DataFrame, out_png: str | Path) -> None:
@@ -176,4 +167,4 @@ def summary_plot(table: pd.DataFrame, out_png: str | Path) -> None:
     note = "filled: top cluster contains the focus; open: misses it; bar: median" if truth else ""
     fig.suptitle(f"SISCOM localisation by interictal source ({note})", fontsize=8)
     fig.tight_layout()
-    save_fig(fig, out_png)
+    save_figure(fig, out_png, dpi=DPI)
