@@ -8,18 +8,17 @@ and renamed, so a killed job never leaves a file that looks complete.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import logging
-import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
+
+from model.atomic import atomic_path  # the one atomic writer (model/ may not import us)
 
 log = logging.getLogger(__name__)
 
@@ -113,19 +112,6 @@ def _trusted_affine(img, subject: str, modality: str, path: Path) -> np.ndarray:
     return np.asarray(affine, dtype=np.float64)
 
 
-@contextlib.contextmanager
-def _atomic_target(path: Path, suffix: str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        tmp_path.replace(path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
 def save_nifti(
     img: nib.Nifti1Image | np.ndarray,
     path: str | Path,
@@ -151,7 +137,7 @@ def save_nifti(
     for field in SCRUBBED_FIELDS:
         img.header[field] = b""
     suffix = ".nii.gz" if path.name.endswith(".gz") else ".nii"
-    with _atomic_target(path, suffix) as tmp:
+    with atomic_path(path, suffix) as tmp:
         nib.save(img, tmp)
     return path
 
@@ -169,7 +155,7 @@ def write_json(obj: Any, path: str | Path) -> Path:
             return str(o)
         raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
-    with _atomic_target(path, ".json") as tmp:
+    with atomic_path(path, ".json") as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=default) + "\n")
     return path
 
@@ -177,7 +163,7 @@ def write_json(obj: Any, path: str | Path) -> Path:
 def write_text(text: str, path: str | Path) -> Path:
     """Write a text file atomically."""
     path = Path(path)
-    with _atomic_target(path, path.suffix or ".txt") as tmp:
+    with atomic_path(path, path.suffix or ".txt") as tmp:
         tmp.write_text(text)
     return path
 
@@ -188,7 +174,7 @@ def save_figure(fig, path: str | Path, dpi: int = 80, **savefig: Any) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    with _atomic_target(path, path.suffix or ".png") as tmp:
+    with atomic_path(path, path.suffix or ".png") as tmp:
         fig.savefig(tmp, dpi=dpi, **savefig)
     plt.close(fig)
     return path
