@@ -1,4 +1,4 @@
-"""Throughput of the training-data path: slice files -> SliceDataset -> augmented batches.
+"""Throughput of the training-data path: slice files -> arrays -> SliceDataset -> augmented batches.
 
     python benchmarks/loader_throughput.py [--subjects 10] [--slices 100]
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from model.data import SliceDataset
 from workflow_scripts.slices import SubjectSlices, save_slices
+from workflow_scripts.training_set import load_training_set
 
 
 def fake_subject(subject: str, n: int, size: int, rng) -> SubjectSlices:
@@ -55,7 +56,8 @@ def main() -> None:
                 for i in range(args.subjects)
             ]
             t0 = time.perf_counter()
-            ds = SliceDataset(files, "mri_pet", augment=True, seed=0)
+            ts = load_training_set(files, "mri_pet")
+            ds = SliceDataset(ts.x, ts.y, augment=True, seed=0)
             load = time.perf_counter() - t0
             t1 = time.perf_counter()
             n = sum(len(x) for x, _ in ds.batches(8, epoch=0))

@@ -1,72 +1,58 @@
-"""Training pairs from slice files, pix2pix augmentation, and the split-leakage guard.
+"""Training pairs over arrays, and pix2pix augmentation.
 
-The whole training set is small (paper: 3,000 slices of 256^2, ~0.8 GB as float32), so it is
-held as one tensor and batches are cut from it: no worker processes, no per-item Python
-overhead. Augmentation is pix2pix's: resize to S*286/256, random S x S crop, random mirror, the
-same for input and target. Batches are a pure function of (seed, epoch), which makes training
-resumable to the bit: an epoch's order, crop offsets and mirror flags are drawn at its start
-from a CPU generator (the same draws on any device) and moved to the device in one copy, so
-cutting and augmenting a batch never waits on the host (no per-batch host-device sync on CUDA).
+The dataset is given arrays (input and target slices); where they come from (files, splits,
+subjects) is the caller's business (the workflow: workflow_scripts/training_set.py). The whole
+training set is small (paper: 3,000 slices of 256^2, ~0.8 GB as float32), so it is held as one
+tensor and batches are cut from it: no worker processes, no per-item Python overhead.
+Augmentation is pix2pix's: resize to S*286/256, random S x S crop, random mirror, the same for
+input and target. Batches are a pure function of (seed, epoch), which makes training resumable
+to the bit: an epoch's order, crop offsets and mirror flags are drawn at its start from a CPU
+generator (the same draws on any device) and moved to the device in one copy, so cutting and
+augmenting a batch never waits on the host (no per-batch host-device sync on CUDA).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from workflow_scripts.nifti_io import write_json
-from workflow_scripts.slices import load_slices, stack_input
-
-
-class LeakageError(ValueError):
-    """A subject would cross from a held-out split into training, or be scored after training."""
-
 
 class SliceDataset(Dataset):
-    """(input (C,S,S), target (1,S,S)) pairs of the training subjects' slices; `context`: the
-    model's 2.5D context (None: the files' own; smaller: only the nearer neighbours)."""
+    """(input (C,S,S), target (1,S,S)) training pairs from arrays `x` (N, C, S, S) and `y`
+    (N, 1, S, S) (or (N, S, S)), both scaled to [-1, 1]."""
 
     def __init__(
         self,
-        paths: list[str | Path],
-        model_input: str,
+        x: np.ndarray | torch.Tensor,
+        y: np.ndarray | torch.Tensor,
         augment: bool = True,
         seed: int = 0,
-        allowed_split: str = "train",
-        context: int | None = None,
     ):
-        xs, ys, self.subjects = [], [], []
-        kinds = set()
-        for path in paths:
-            ss = load_slices(path)
-            kinds.add((ss.context, ss.target_scaling))
-            if ss.split != allowed_split:
-                raise LeakageError(
-                    f"sub-{ss.subject} is in split '{ss.split}' ({path}); only '{allowed_split}' "
-                    "subjects may build this set"
-                )
-            if "spect" not in ss.images:
-                raise ValueError(f"sub-{ss.subject} ({path}): no SPECT slices to learn from")
-            xs.append(stack_input(ss, model_input, context))
-            ys.append(np.asarray(ss.images["spect"], dtype=np.float32)[:, None])
-            self.subjects.append(ss.subject)
-        if not xs:
-            raise ValueError("no slice files given")
-        if len(kinds) > 1:
-            raise ValueError(f"slice files mix 2.5D contexts / target scalings: {sorted(kinds)}")
-        file_context, self.target_scaling = kinds.pop()
-        self.context = file_context if context is None else int(context)
-        self.x = torch.from_numpy(np.concatenate(xs))
-        self.y = torch.from_numpy(np.concatenate(ys))
-        self.model_input = model_input
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+        if y.ndim == 3:
+            y = y[:, None]
+        if x.ndim != 4 or x.shape[-1] != x.shape[-2]:
+            raise ValueError(f"inputs must be (N, C, S, S) square slices, got {tuple(x.shape)}")
+        if tuple(y.shape) != (x.shape[0], 1, *x.shape[2:]):
+            raise ValueError(f"targets {tuple(y.shape)} do not match inputs {tuple(x.shape)}")
+        if not len(x):
+            raise ValueError("no training slices given")
+        self.x, self.y = x, y
         self.augment = augment
         self.seed = seed
+
+    @property
+    def size(self) -> int:
+        return int(self.x.shape[-1])
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x.shape[1])
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -137,26 +123,3 @@ def jitter_and_mirror(
     offsets = torch.randint(0, jitter_size(s) - s + 1, (n, 2), generator=gen)
     flips = torch.rand(n, generator=gen) < 0.5
     return crop_and_mirror(x, y, offsets.to(x.device), flips.to(x.device))
-
-
-def write_subject_list(
-    model_dir: str | Path, train_subjects: list[str], extra: dict | None = None
-) -> Path:
-    """Record the exact subjects a model was trained on (checked before any scoring)."""
-    return write_json(
-        {"train": sorted(train_subjects), **(extra or {})}, Path(model_dir) / "subjects.json"
-    )
-
-
-def trained_subjects(model_dir: str | Path) -> set[str]:
-    path = Path(model_dir) / "subjects.json"
-    return set(json.loads(path.read_text())["train"])
-
-
-def assert_not_trained_on(model_dir: str | Path, subject: str) -> None:
-    """Refuse to score a subject the model saw in training."""
-    if subject in trained_subjects(model_dir):
-        raise LeakageError(
-            f"sub-{subject} was in the training set of {model_dir} (subjects.json); scoring it "
-            "would overstate the model's quality"
-        )

@@ -1,5 +1,8 @@
 """Training one pix2pix condition: resumable, seeded, CPU or CUDA, fp32 or mixed precision.
 
+The training pairs come as arrays (model/data.py's SliceDataset); reading slice files, checking
+splits and recording the training subjects are the workflow's (workflow_scripts/train_job.py).
+
 Resuming: after every `checkpoint_every` epochs, or once `checkpoint_minutes` have passed since
 the last save, the full state (both networks, both Adam states, the fp16 gradient scaler, the
 global RNG that drives dropout, the loss history) is written atomically to
@@ -26,6 +29,7 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +38,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from model.data import SliceDataset, write_subject_list
+from model.atomic import atomic_path
+from model.data import SliceDataset
 from model.device import AUTOCAST_DTYPES, training_device, training_precision
 from model.losses import GANLoss, ssim
 from model.networks import PatchDiscriminator, UNetGenerator, count_parameters, init_weights
@@ -114,10 +119,8 @@ def lr_factor(epoch: int, epochs: int, epochs_decay: int) -> float:
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -154,39 +157,45 @@ def resumable_state(path: Path, fingerprint: str, name: str) -> dict | None:
 
 
 def train_condition(
-    slice_files: list[str | Path],
+    data: SliceDataset,
     model_dir: str | Path,
     cond: Condition,
     cfg: dict,
     *,
+    subjects: Sequence[str],
     threads: int = 1,
     gpus: int = 0,
-    val_files: list[str | Path] | None = None,
+    validation: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     stop_after_epochs: int | None = None,
 ) -> dict:
-    """Train (or resume) one condition; writes the final files into model_dir.
+    """Train (or resume) one condition on `data`; writes the final files into model_dir.
 
-    gpus: the GPUs the job requested (its `gpu` resource); with none visible it fails at once.
-    stop_after_epochs: end the process-level run early after that many epochs of *this call*
-    (used by tests to simulate an interruption at an epoch boundary); the final files are then
-    not written.
+    cond: its context must be the data's (in_channels must match); subjects: who the slices
+    come from (part of what a checkpoint must match to be resumed). validation: (inputs (N, C, S, S), targets (N, [1,] S, S)) per held-out
+    subject, scored every `validate_every` epochs. gpus: the GPUs the job requested (its `gpu`
+    resource); with none visible it fails at once. stop_after_epochs: end the process-level run
+    early after that many epochs of *this call* (used by tests to simulate an interruption at an
+    epoch boundary); the final files are then not written.
     """
     model_dir = Path(model_dir)
+    if cond.in_channels != data.in_channels:
+        raise ValueError(
+            f"{cond.name}: the model takes {cond.in_channels} input channels (context "
+            f"{cond.context}), the training slices have {data.in_channels}"
+        )
+    # the batch order and augmentation are part of what a resumed run must repeat
+    if (data.seed, data.augment) != (cfg["seed"], cfg["augment"]):
+        raise ValueError(
+            f"{cond.name}: the dataset's seed/augment ({data.seed}, {data.augment}) are not the "
+            f"settings' ({cfg['seed']}, {cfg['augment']})"
+        )
     torch.set_num_threads(max(1, int(threads)))
     device = training_device(cfg["device"], gpus)
     precision = training_precision(cfg.get("precision", "auto"), device)
     dtype = AUTOCAST_DTYPES[precision]
     torch.manual_seed(cfg["seed"])
-    data = SliceDataset(
-        slice_files,
-        cond.model_input,
-        augment=cfg["augment"],
-        seed=cfg["seed"],
-        context=cond.context,
-    )
-    # 2.5D context and target scaling are properties of the slice files the model learns from
-    cond = dataclasses.replace(cond, context=data.context, target_scaling=data.target_scaling)
-    size = int(data.x.shape[-1])
+    subjects = list(subjects)
+    size = data.size
     g, d = build_networks(cond, size, cfg)
     g, d = g.to(device), d.to(device)
     if device.type == "cuda":
@@ -194,7 +203,7 @@ def train_condition(
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
     step = Pix2PixStep(g, d, opt_g, opt_d, cfg, use_ssim=cond.loss == "l1_bce_ssim", dtype=dtype)
-    fp = fingerprint(cond, cfg, data.subjects, size)
+    fp = fingerprint(cond, cfg, subjects, size)
     resume_path = model_dir / "resume" / "last.pt"
     history: list[dict] = []
     precisions: list[str] = []
@@ -238,7 +247,7 @@ def train_condition(
         "%d threads",
         cond.name,
         len(data),
-        len(data.subjects),
+        len(subjects),
         size,
         size,
         count_parameters(g),
@@ -268,8 +277,8 @@ def train_condition(
         row = {"epoch": epoch + 1, **dict(zip(LOSS_COLUMNS, means, strict=True))}
         row["images_per_s"] = len(data) / seconds
         row["lr"] = cfg["lr"] * lr_factor(epoch, cfg["epochs"], cfg["epochs_decay"])
-        if val_files and cfg["validate_every"] and (epoch + 1) % cfg["validate_every"] == 0:
-            row.update(validation_scores(g, val_files, cond.model_input, cond.context, device))
+        if validation and cfg["validate_every"] and (epoch + 1) % cfg["validate_every"] == 0:
+            row.update(validation_scores(g, validation, device))
         history.append(row)
         done = epoch + 1 - start
         eta = (time.perf_counter() - run_start) / done * (total - epoch - 1)
@@ -292,9 +301,7 @@ def train_condition(
         if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs and not last:
             return {"stopped_after_epoch": epoch + 1}
     run = {"device": str(device), "precision": precisions, "compiled": compiled}
-    return _write_outputs(
-        model_dir, cond, cfg, g, history, data.subjects, size, fp, resume_path, run
-    )
+    return _write_outputs(model_dir, cond, cfg, g, history, size, fp, resume_path, run)
 
 
 def batch_shapes(data: SliceDataset, batch_size: int) -> list[tuple[tuple, tuple]]:
@@ -435,15 +442,14 @@ def _state(fp, epoch, step: Pix2PixStep, history, precisions, device) -> dict:
 
 
 @torch.inference_mode()
-def validation_scores(g: nn.Module, files, model_input: str, context: int, device) -> dict:
-    from workflow_scripts.slices import load_slices, stack_input
-
+def validation_scores(g: nn.Module, pairs: Sequence[tuple[np.ndarray, np.ndarray]], device) -> dict:
+    """Mean slice SSIM and PSNR (range [-1, 1]) of the generator on held-out (x, y) pairs."""
     g.eval()
     scores_ssim, scores_psnr = [], []
-    for f in files:
-        ss = load_slices(f)
-        x = torch.from_numpy(stack_input(ss, model_input, context)).to(device)
-        y = torch.tensor(np.asarray(ss.images["spect"], dtype=np.float32))[:, None].to(device)
+    for x_np, y_np in pairs:
+        x = torch.from_numpy(np.asarray(x_np, dtype=np.float32)).to(device)
+        y = torch.tensor(np.asarray(y_np, dtype=np.float32)).reshape(len(x), 1, *x.shape[2:])
+        y = y.to(device)
         fake = g(x).float()
         scores_ssim.append(ssim(fake, y))
         mse = ((fake - y) ** 2).flatten(1).mean(1)
@@ -455,18 +461,13 @@ def validation_scores(g: nn.Module, files, model_input: str, context: int, devic
     }
 
 
-def _write_outputs(
-    model_dir, cond, cfg, g, history, subjects, size, fp, resume_path, run: dict
-) -> dict:
+def _write_outputs(model_dir, cond, cfg, g, history, size, fp, resume_path, run: dict) -> dict:
     import pandas as pd
-
-    from workflow_scripts.nifti_io import write_json, write_text
 
     model_dir.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().to("cpu").contiguous() for k, v in g.state_dict().items()}
-    tmp = model_dir / ".generator.safetensors.tmp"
-    save_file(weights, str(tmp), metadata={"condition": cond.name, "fingerprint": fp})
-    tmp.replace(model_dir / "generator.safetensors")
+    with atomic_path(model_dir / "generator.safetensors") as tmp:
+        save_file(weights, str(tmp), metadata={"condition": cond.name, "fingerprint": fp})
     # the final full state as a declared output; the resume copy stays for extending training.
     # A hard link, not a second copy (a paper-size state is ~0.7 GB): save_checkpoint replaces
     # last.pt by rename, so a later save never changes this file.
@@ -477,10 +478,10 @@ def _write_outputs(
     except OSError:  # a file system without hard links
         shutil.copyfile(resume_path, final)
     table = pd.DataFrame(history)
-    write_text(table.to_csv(sep="\t", index=False, float_format="%.6g"), model_dir / "losses.tsv")
+    with atomic_path(model_dir / "losses.tsv") as tmp:
+        tmp.write_text(table.to_csv(sep="\t", index=False, float_format="%.6g"))
     plot_losses(table, model_dir / "losses.png", cond.name)
-    write_subject_list(model_dir, subjects, {"condition": cond.name})
-    write_json(
+    _write_json(
         {
             "condition": {"space": cond.space, "input": cond.model_input, "loss": cond.loss},
             "in_channels": cond.in_channels,
@@ -504,6 +505,11 @@ def _write_outputs(
     return history[-1] if history else {}
 
 
+def _write_json(obj: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+
+
 def plot_losses(table, out_png: Path, title: str) -> None:
     import matplotlib
 
@@ -521,35 +527,9 @@ def plot_losses(table, out_png: Path, title: str) -> None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=80)
     plt.close(fig)
-    tmp.replace(out_png)
-
-
-def train_job(smk) -> None:
-    """Snakemake entry (rule train)."""
-    train_condition(
-        list(smk.input.train),
-        Path(smk.output.weights).parent,
-        Condition(
-            *(smk.params.condition[k] for k in ("space", "input", "loss")),
-            context=smk.params.condition.get("context"),
-        ),
-        # weight-affecting settings come from params (a change retrains); how and where it
-        # runs (device, checkpointing, validation) from config (a change does not)
-        {**smk.config["train"], **smk.params.settings},
-        threads=smk.threads,
-        gpus=requested_gpus(smk),
-        val_files=list(smk.input.validation) if "validation" in smk.input.keys() else None,
-    )
-
-
-def requested_gpus(smk) -> int:
-    """The GPUs this job asked the scheduler for: its `gpu` resource (rules/train.smk sets it
-    from train.gpus; --set-resources may override it), else train.gpus."""
-    gpu = getattr(smk.resources, "gpu", None)
-    return int(gpu if gpu is not None else smk.config["train"].get("gpus", 0))
 
 
 def images_per_second(table) -> float:

@@ -1,4 +1,5 @@
-# One pix2pix training job per condition: space x input x loss (model/train.py).
+# One pix2pix training job per condition: space x input x loss (workflow_scripts/train_job.py
+# reads the slice files; model/train.py trains).
 
 
 rule train:
@@ -28,7 +29,7 @@ rule train:
         runtime=config["train"]["runtime_min"],
         gpu=config["train"]["gpus"],
     params:
-        entry="model.train:train_job",
+        entry="workflow_scripts.train_job:train_job",
         condition=condition_of,
         settings=train_settings(),
     script:

@@ -13,7 +13,8 @@ import yaml
 
 from model.device import choose_precision
 from model.infer import load_generator, synthesise
-from model.train import Condition, load_checkpoint, train_condition
+from model.train import Condition, load_checkpoint
+from workflow_scripts.train_job import train_from_slices
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,11 +26,11 @@ def test_trains_on_the_gpu_at_auto_precision_and_resumes(make_slices, tmp_path):
     cfg.update(epochs=2, batch_size=6, ngf=8, ndf=8, device="auto", checkpoint_every=1)
     cond = Condition("native", "mri_pet", "l1_bce_ssim")
     out = tmp_path / "m"
-    stopped = train_condition(files, out, cond, cfg, gpus=1, stop_after_epochs=1)
+    stopped = train_from_slices(files, out, cond, cfg, gpus=1, stop_after_epochs=1)
     assert stopped == {"stopped_after_epoch": 1}
     state = load_checkpoint(out / "resume" / "last.pt")
     assert "rng_cuda" in state
-    last = train_condition(files, out, cond, cfg, gpus=1)  # resumes
+    last = train_from_slices(files, out, cond, cfg, gpus=1)  # resumes
     assert all(torch.isfinite(torch.tensor(v)) for k, v in last.items() if k != "epoch")
     run = json.loads((out / "train_config.json").read_text())["run"]
     expected = choose_precision("auto", "cuda", capability=torch.cuda.get_device_capability())

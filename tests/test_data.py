@@ -5,23 +5,29 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.data import (
+from model.data import SliceDataset, jitter_and_mirror
+from workflow_scripts.slices import load_slices, stack_input
+from workflow_scripts.training_set import (
     LeakageError,
-    SliceDataset,
     assert_not_trained_on,
-    jitter_and_mirror,
+    load_training_set,
     write_subject_list,
 )
-from workflow_scripts.slices import load_slices, stack_input
+
+
+def dataset(files, model_input: str, **kw) -> SliceDataset:
+    ts = load_training_set(list(files), model_input)
+    return SliceDataset(ts.x, ts.y, **kw)
 
 
 def test_pairs_for_each_input_choice(make_slices):
     files = make_slices({"01": "train", "02": "train"})
     for model_input, channels in (("mri", 1), ("pet", 1), ("mri_pet", 2)):
-        ds = SliceDataset(list(files.values()), model_input, augment=False)
+        ts = load_training_set(list(files.values()), model_input)
+        ds = SliceDataset(ts.x, ts.y, augment=False)
         x, y = ds[0]
         assert x.shape == (channels, 32, 32) and y.shape == (1, 32, 32)
-        assert len(ds) == 32 and ds.subjects == ["01", "02"]
+        assert len(ds) == 32 and ts.subjects == ["01", "02"]
     ss = load_slices(files["01"])
     both = stack_input(ss, "mri_pet")
     assert torch.equal(torch.from_numpy(both[:, 0]), torch.from_numpy(stack_input(ss, "mri")[:, 0]))
@@ -30,9 +36,9 @@ def test_pairs_for_each_input_choice(make_slices):
 
 def test_loader_is_deterministic_for_a_seed(make_slices):
     files = list(make_slices({"01": "train", "02": "train"}).values())
-    a = [x for x, _ in SliceDataset(files, "pet", augment=True, seed=5).batches(8, epoch=3)]
-    b = [x for x, _ in SliceDataset(files, "pet", augment=True, seed=5).batches(8, epoch=3)]
-    c = [x for x, _ in SliceDataset(files, "pet", augment=True, seed=5).batches(8, epoch=4)]
+    a = [x for x, _ in dataset(files, "pet", augment=True, seed=5).batches(8, epoch=3)]
+    b = [x for x, _ in dataset(files, "pet", augment=True, seed=5).batches(8, epoch=3)]
+    c = [x for x, _ in dataset(files, "pet", augment=True, seed=5).batches(8, epoch=4)]
     assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
     assert not all(torch.equal(p, q) for p, q in zip(a, c, strict=True))
 
@@ -50,7 +56,7 @@ def test_guard_refuses_held_out_subjects_in_training(make_slices):
     files = make_slices({"01": "train", "09": "test", "11": "validation", "20": "predict"})
     for leaked in ("09", "11", "20"):
         with pytest.raises(LeakageError, match=f"sub-{leaked}"):
-            SliceDataset([files["01"], files[leaked]], "mri")
+            load_training_set([files["01"], files[leaked]], "mri")
 
 
 def test_scoring_refuses_a_training_subject(tmp_path):

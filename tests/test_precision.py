@@ -31,9 +31,9 @@ from model.train import (
     Condition,
     fingerprint,
     load_checkpoint,
-    requested_gpus,
-    train_condition,
 )
+from workflow_scripts.train_job import requested_gpus, train_from_slices
+from workflow_scripts.training_set import load_training_set
 
 ROOT = Path(__file__).resolve().parents[1]
 COND = Condition("native", "pet", "l1_bce")
@@ -119,7 +119,7 @@ def test_training_job_that_requested_a_gpu_fails_on_this_cpu_machine(make_slices
     files = list(make_slices({"01": "train"}).values())
     out = tmp_path / "m"
     with pytest.raises(GPURequestedError, match="requested 1 GPU"):
-        train_condition(files, out, COND, tiny_cfg(device="auto"), gpus=1)
+        train_from_slices(files, out, COND, tiny_cfg(device="auto"), gpus=1)
     assert not out.exists()  # failed before any work
     # the Snakemake job's request is its `gpu` resource (overridable), else train.gpus
     job = SimpleNamespace(resources=SimpleNamespace(gpu=1), config={"train": {"gpus": 0}})
@@ -154,8 +154,8 @@ def test_local_jobs_claim_different_gpus(tmp_path):
 
 def test_bf16_training_keeps_fp32_weights_and_records_the_precision(make_slices, tmp_path):
     files = list(make_slices({"01": "train", "02": "train"}).values())
-    train_condition(files, tmp_path / "fp32", COND, tiny_cfg(epochs=1, precision="fp32"))
-    train_condition(files, tmp_path / "bf16", COND, tiny_cfg(epochs=1, precision="bf16"))
+    train_from_slices(files, tmp_path / "fp32", COND, tiny_cfg(epochs=1, precision="fp32"))
+    train_from_slices(files, tmp_path / "bf16", COND, tiny_cfg(epochs=1, precision="bf16"))
     a, b = weights(tmp_path / "fp32"), weights(tmp_path / "bf16")
     floats = [v for v in (*a.values(), *b.values()) if v.is_floating_point()]
     assert floats and all(v.dtype == torch.float32 for v in floats)
@@ -177,15 +177,15 @@ def test_resumed_run_is_bit_identical_at_the_same_precision(make_slices, tmp_pat
     so a resume that forgot it would skip steps and end elsewhere."""
     files = list(make_slices({"01": "train", "02": "train"}).values())
     cfg = tiny_cfg(precision=precision)
-    train_condition(files, tmp_path / "whole", COND, cfg)
-    stopped = train_condition(files, tmp_path / "cut", COND, cfg, stop_after_epochs=1)
+    train_from_slices(files, tmp_path / "whole", COND, cfg)
+    stopped = train_from_slices(files, tmp_path / "cut", COND, cfg, stop_after_epochs=1)
     assert stopped == {"stopped_after_epoch": 1}
     state = load_checkpoint(tmp_path / "cut" / "resume" / "last.pt")
     if precision == "fp16":
         assert state["scaler"]["scale"] < 65536.0
     else:
         assert "scaler" not in state
-    train_condition(files, tmp_path / "cut", COND, cfg)
+    train_from_slices(files, tmp_path / "cut", COND, cfg)
     assert same(weights(tmp_path / "whole"), weights(tmp_path / "cut"))
 
 
@@ -195,10 +195,10 @@ def test_resumed_run_is_bit_identical_at_the_same_precision(make_slices, tmp_pat
 def test_time_based_checkpoints(make_slices, tmp_path):
     files = list(make_slices({"01": "train"}).values())
     rare = tiny_cfg(checkpoint_every=100, checkpoint_minutes=0)
-    train_condition(files, tmp_path / "rare", COND, rare, stop_after_epochs=2)
+    train_from_slices(files, tmp_path / "rare", COND, rare, stop_after_epochs=2)
     assert not (tmp_path / "rare" / "resume" / "last.pt").exists()
     timed = tiny_cfg(checkpoint_every=100, checkpoint_minutes=1e-9)  # due after every epoch
-    train_condition(files, tmp_path / "timed", COND, timed, stop_after_epochs=2)
+    train_from_slices(files, tmp_path / "timed", COND, timed, stop_after_epochs=2)
     assert load_checkpoint(tmp_path / "timed" / "resume" / "last.pt")["epoch"] == 1
 
 
@@ -225,7 +225,8 @@ def test_loader_copies_to_the_device_once_per_epoch_and_never_reads_back(make_sl
     GPU; host-to-device copies are counted: the set once, then one per epoch, whatever the
     number of batches."""
     files = list(make_slices({"01": "train", "02": "train"}).values())
-    ds = SliceDataset(files, "pet", augment=True, seed=3)
+    ts = load_training_set(files, "pet")
+    ds = SliceDataset(ts.x, ts.y, augment=True, seed=3)
     per_epoch = []
     for epoch in range(2):
         with CrossDeviceLog() as log:
@@ -256,9 +257,10 @@ def test_crop_and_mirror_is_pix2pix_jitter():
 SCRIPT = """
 import logging, sys, yaml
 logging.basicConfig(level=logging.WARNING)
-from model.train import Condition, train_condition
+from model.train import Condition
+from workflow_scripts.train_job import train_from_slices
 cfg = yaml.safe_load(open(sys.argv[3]))
-train_condition(sys.argv[1].split(","), sys.argv[2], Condition("native", "pet", "l1_bce"), cfg)
+train_from_slices(sys.argv[1].split(","), sys.argv[2], Condition("native", "pet", "l1_bce"), cfg)
 """
 
 
@@ -288,7 +290,7 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(make_slices, tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "torch.compile failed" in proc.stderr and "training eager instead" in proc.stderr
     assert json.loads((out / "train_config.json").read_text())["run"]["compiled"] is False
-    train_condition(files, tmp_path / "eager", COND, {**cfg, "compile": "never"})
+    train_from_slices(files, tmp_path / "eager", COND, {**cfg, "compile": "never"})
     assert same(weights(out), weights(tmp_path / "eager"))
 
 

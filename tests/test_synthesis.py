@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from model.train import Condition, train_condition
+from model.train import Condition
 from tests.conftest import write_subject_volumes
 from workflow_scripts.slices import RELATIVE_MAX, extract, load_slices, stack_input
 from workflow_scripts.synthesis import synthesise_subject, to_relative
+from workflow_scripts.train_job import train_from_slices
 from workflow_scripts.volume_metrics import (
     plane_ssim,
     through_slice_cv,
@@ -103,7 +104,9 @@ def test_per_volume_target_is_relative_uptake_on_a_fixed_line(tmp_path):
 def trained(make_slices, tmp_path):
     files = make_slices({"01": "train", "02": "train"}, context=1, target_scaling="per_volume")
     model_dir = tmp_path / "model"
-    train_condition(list(files.values()), model_dir, Condition("native", "mri_pet", "l1_bce"), CFG)
+    train_from_slices(
+        list(files.values()), model_dir, Condition("native", "mri_pet", "l1_bce"), CFG
+    )
     return model_dir
 
 
@@ -207,7 +210,7 @@ def test_2d_twin_trains_on_25d_files_with_centre_channels(make_slices, tmp_path)
     files = make_slices({"01": "train", "02": "train"}, context=1, target_scaling="per_volume")
     model_dir = tmp_path / "twin"
     cond = Condition("native", "mri_pet", "l1_bce", context=0)
-    train_condition(list(files.values()), model_dir, cond, CFG)
+    train_from_slices(list(files.values()), model_dir, cond, CFG)
     meta = json.loads((model_dir / "train_config.json").read_text())
     assert meta["context"] == 0 and meta["in_channels"] == 2
 

@@ -28,9 +28,10 @@ from model.train import (
     load_checkpoint,
     lr_factor,
     save_checkpoint,
-    train_condition,
     use_compile,
 )
+from workflow_scripts.train_job import train_from_slices
+from workflow_scripts.training_set import load_training_set
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +48,7 @@ def test_trains_and_writes_every_output(make_slices, tmp_path):
     cond = Condition("native", "mri_pet", "l1_bce_ssim")
     out = tmp_path / "model"
     cfg = tiny_cfg(epochs=2, epochs_decay=1, validate_every=1)
-    last = train_condition([files["01"], files["02"]], out, cond, cfg, val_files=[files["09"]])
+    last = train_from_slices([files["01"], files["02"]], out, cond, cfg, val_files=[files["09"]])
     for name in (
         "generator.safetensors",
         "checkpoint.pt",
@@ -79,9 +80,10 @@ def test_linear_decay_policy():
 
 SCRIPT = """
 import sys, yaml
-from model.train import Condition, train_condition
+from model.train import Condition
+from workflow_scripts.train_job import train_from_slices
 cfg = yaml.safe_load(open(sys.argv[3]))
-train_condition(sys.argv[1].split(","), sys.argv[2], Condition("native", "pet", "l1_bce"), cfg)
+train_from_slices(sys.argv[1].split(","), sys.argv[2], Condition("native", "pet", "l1_bce"), cfg)
 """
 
 
@@ -92,7 +94,7 @@ def test_sigkill_then_rerun_gives_the_same_weights(make_slices, tmp_path):
     cfg_file.write_text(yaml.safe_dump(cfg))
     cond = Condition("native", "pet", "l1_bce")
     reference = tmp_path / "reference"
-    train_condition(files, reference, cond, cfg)
+    train_from_slices(files, reference, cond, cfg)
 
     killed = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -110,7 +112,7 @@ def test_sigkill_then_rerun_gives_the_same_weights(make_slices, tmp_path):
     proc.wait()
     stopped_at = load_checkpoint(resume)["epoch"]
     assert stopped_at < cfg["epochs"] - 1 and not (killed / "generator.safetensors").exists()
-    train_condition(files, killed, cond, cfg)  # the rerun resumes
+    train_from_slices(files, killed, cond, cfg)  # the rerun resumes
     a = load_file(str(reference / "generator.safetensors"))
     b = load_file(str(killed / "generator.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -122,12 +124,12 @@ def test_sigkill_then_rerun_gives_the_same_weights(make_slices, tmp_path):
 def test_other_settings_train_afresh_and_tampered_checkpoints_are_refused(make_slices, tmp_path):
     files = list(make_slices({"01": "train", "02": "train"}).values())
     out, fresh = tmp_path / "m", tmp_path / "fresh"
-    train_condition(files, out, Condition("native", "pet", "l1_bce"), tiny_cfg(epochs=1))
+    train_from_slices(files, out, Condition("native", "pet", "l1_bce"), tiny_cfg(epochs=1))
     # the same folder with another hyper-parameter (what a config change reruns): the old
     # checkpoint is not resumed; the result equals a run in an empty folder
     changed = {**tiny_cfg(epochs=2), "lr": 2e-4}
-    train_condition(files, out, Condition("native", "pet", "l1_bce"), changed)
-    train_condition(files, fresh, Condition("native", "pet", "l1_bce"), changed)
+    train_from_slices(files, out, Condition("native", "pet", "l1_bce"), changed)
+    train_from_slices(files, fresh, Condition("native", "pet", "l1_bce"), changed)
     a, b = (load_file(str(d / "generator.safetensors")) for d in (out, fresh))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert load_checkpoint(out / "resume" / "last.pt")["epoch"] == 1
@@ -152,7 +154,7 @@ def test_compiled_training_saves_plain_weights(make_slices, tmp_path):
     out = tmp_path / "m"
     torch._dynamo.reset()
     cfg = tiny_cfg(epochs=1, batch_size=6, compile="always", precision="fp32")
-    last = train_condition(files, out, Condition("native", "pet", "l1_bce"), cfg)
+    last = train_from_slices(files, out, Condition("native", "pet", "l1_bce"), cfg)
     assert last["G_L1"] > 0
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # G and D compiled
     assert json.loads((out / "train_config.json").read_text())["run"]["compiled"]
@@ -163,7 +165,8 @@ def test_compiled_training_saves_plain_weights(make_slices, tmp_path):
 
     # the trial steps compile every batch shape before training (16 slices: 6, 6, then 4) and
     # leave no trace: weights, batch-norm statistics, optimiser states and the RNG as before
-    data = SliceDataset(files, "pet", augment=True, seed=0)
+    ts = load_training_set(files, "pet")
+    data = SliceDataset(ts.x, ts.y, augment=True, seed=0)
     torch._dynamo.reset()  # forget the graphs of the run above (dynamo shares them)
     torch.manual_seed(1)
     g, d = build_networks(Condition("native", "pet", "l1_bce"), 32, cfg)
