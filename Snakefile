@@ -3,11 +3,11 @@
 
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 sys.path.insert(0, workflow.basedir)  # the workflow's own packages, also without `pip install`
 
-from workflow_scripts.config_types import coerce_to_schema, load_schema
+from workflow_scripts.config_types import coerce_to_schema, load_schema, validate_config
 
 min_version("9.0")
 
@@ -20,7 +20,7 @@ CONFIG_SCHEMA = "workflow_scripts/schemas/config.schema.yaml"
 config.update(coerce_to_schema(config, load_schema(f"{workflow.basedir}/{CONFIG_SCHEMA}")))
 
 
-validate(config, f"{workflow.basedir}/{CONFIG_SCHEMA}")
+validate_config(config, f"{workflow.basedir}/{CONFIG_SCHEMA}")
 
 
 # The report's landing page: the question, where this run's answer is, which numbers to trust.

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from model.image_size import MIN_SIZE, check_image_size
+
 
 class UNetBlock(nn.Module):
     """One U-Net level: down, the inner levels, up; the output is [input, up] (skip)."""
@@ -59,11 +61,10 @@ class UNetBlock(nn.Module):
 class UNetGenerator(nn.Module):
     def __init__(self, in_channels: int, out_channels: int = 1, size: int = 256, ngf: int = 64):
         super().__init__()
+        check_image_size(size)
         levels = int(math.log2(size))
-        if 2**levels != size or levels < 5:
-            raise ValueError(f"image size must be a power of two >= 32 (got {size})")
         block = UNetBlock(ngf * 8, ngf * 8, innermost=True)
-        for _ in range(levels - 5):
+        for _ in range(levels - int(math.log2(MIN_SIZE))):  # the levels beyond the fixed five
             block = UNetBlock(ngf * 8, ngf * 8, sub=block, dropout=True)
         block = UNetBlock(ngf * 4, ngf * 8, sub=block)
         block = UNetBlock(ngf * 2, ngf * 4, sub=block)

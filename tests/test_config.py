@@ -10,6 +10,10 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from model.image_size import MIN_SIZE
+from model.networks import UNetGenerator
+from workflow_scripts.config_types import validate_config
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow_scripts" / "schemas" / "config.schema.yaml")
 
@@ -72,7 +76,19 @@ def test_every_key_is_commented():
 def test_bad_values_are_schema_errors(patch, fragment):
     cfg = deep_update(load("config.yaml"), patch)
     with pytest.raises(WorkflowError, match=fragment):
-        validate(cfg, SCHEMA)
+        validate_config(cfg, SCHEMA)
+
+
+def test_slice_size_follows_the_generator_rule():
+    """One rule for slices.size: config validation refuses what the generator refuses."""
+    for size in (8, 16, 48):
+        with pytest.raises(WorkflowError, match=f"slices.size: .*>= {MIN_SIZE} \\(got {size}\\)"):
+            validate_config(deep_update(load("config.yaml"), {"slices": {"size": size}}), SCHEMA)
+        with pytest.raises(ValueError, match=f">= {MIN_SIZE}"):
+            UNetGenerator(1, 1, size, ngf=4)
+    for size in (MIN_SIZE, 64, 512):
+        validate_config(deep_update(load("config.yaml"), {"slices": {"size": size}}), SCHEMA)
+        assert UNetGenerator(1, 1, size, ngf=4).size == size
 
 
 def test_command_line_strings_get_schema_types():

@@ -66,3 +66,19 @@ def coerce_to_schema(config: dict, schema: dict) -> dict:
     """Return a copy of `config` with string scalars converted where the schema wants numbers,
     booleans or arrays; values that do not parse are left for validation to report."""
     return _coerce(config, schema, schema)
+
+
+def validate_config(config: dict, schema_path: str | Path) -> None:
+    """Validate `config` against the schema, then the rules a JSON schema cannot state, each
+    taken from the code that imposes it (so the two cannot disagree). Raises Snakemake's
+    WorkflowError naming the key, before any job runs."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    from model.image_size import check_image_size
+
+    validate(config, str(schema_path))
+    try:
+        check_image_size(config["slices"]["size"])
+    except ValueError as err:
+        raise WorkflowError(f"Error validating config: slices.size: {err}") from None
