@@ -10,7 +10,6 @@ native-space registrations; "after" is spectsynth's setting (2 mm working grid, 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -20,17 +19,16 @@ import numpy as np
 import yaml
 
 from workflow_scripts import registration as reg
+from workflow_scripts.layout import Layout
+from workflow_scripts.masks import dice
 from workflow_scripts.nifti_io import save_nifti
 from workflow_scripts.preprocess import reorient, study_grid, template_mask, working_resolution
 from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir
+from workflow_scripts.simulation_truth import read_truth
 from workflow_scripts.skullstrip import skull_strip
 from workflow_scripts.spect_mask import spect_brain_mask
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def dice(a, b) -> float:
-    return float(2 * np.logical_and(a, b).sum() / (a.sum() + b.sum()))
 
 
 def timed(times: dict, name: str, fn, *args, **kwargs):
@@ -67,9 +65,7 @@ def run(threads: int, skip_default: bool) -> None:
     simulate_subject("01", "train", 101, work / "bids", ictal=False)
     print(f"simulate one subject (T1w 1 mm): {time.perf_counter() - t0:.1f} s")
     raw = bids_paths(work / "bids", "01")
-    truth = json.loads(
-        (truth_dir(work / "bids", "01") / "sub-01_desc-truth_transforms.json").read_text()
-    )
+    truth = read_truth(Layout(Path(), work / "bids").simulation_truth("01"))
     times: dict[str, float] = {}
     files = {}
     for mod in ("T1w", "pet", "spect"):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from workflow_scripts import registration as reg
+from workflow_scripts.masks import dice
 from workflow_scripts.nifti_io import save_nifti
 from workflow_scripts.preprocess import reorient
 from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir
@@ -27,10 +28,6 @@ CFG = {
     "sampling": 0.2,
     "min_mask_dice": 0.75,
 }
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
 
 
 def truth_on(img_path: Path, truth_mask: Path) -> np.ndarray:

@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import ellipsoid
 from workflow_scripts.nifti_io import InputImageError
-from workflow_scripts.siscom.analysis import focus_from_truth, run_subject, zmap_path
+from workflow_scripts.simulation_truth import focus_from_truth
+from workflow_scripts.siscom.analysis import run_subject, zmap_path
 from workflow_scripts.siscom.figures import region_name_at, subject_figure, summary_plot
 from workflow_scripts.siscom.maps import analysis_mask, siscom_map, slice_thickness
 from workflow_scripts.siscom.sources import cohort_mean

@@ -379,7 +379,7 @@ def regional_job(smk) -> None:
 
     focus_source, pair, distance = "largest_real_AI", {}, float("nan")
     if "truth" in smk.input.keys() and smk.params.native in spaces:
-        from workflow_scripts.siscom import focus_from_truth
+        from workflow_scripts.simulation_truth import focus_from_truth
 
         focus_mm, _ = focus_from_truth(smk.input.truth)
         n = spaces[smk.params.native]

@@ -21,6 +21,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from workflow_scripts.masks import dice
 from workflow_scripts.nifti_io import save_nifti
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,6 @@ def from_ants(image, tmp: Path, name: str) -> nib.Nifti1Image:
     _ants().image_write(image, str(path))
     img = nib.load(path)
     return nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return float(2.0 * np.logical_and(a, b).sum() / total) if total else 0.0
 
 
 def register(
@@ -144,7 +140,7 @@ def register(
     seconds = time.perf_counter() - t0
     record = {"kind": kind, "mask_dice": round(overlap, 4), "seconds": round(seconds, 2)}
     log.info("%s: %s registration, brain-mask Dice %.3f, %.1f s", label, kind, overlap, seconds)
-    if overlap < cfg["min_mask_dice"]:
+    if not overlap >= cfg["min_mask_dice"]:  # NaN (both masks empty) fails too
         Path(transform_out).unlink(missing_ok=True)
         raise RegistrationError(
             f"{label}: {kind} registration failed the similarity check (brain-mask Dice "

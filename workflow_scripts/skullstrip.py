@@ -27,6 +27,7 @@ from nipype.interfaces.base import (
 )
 from scipy import ndimage
 
+from workflow_scripts.masks import largest_component
 from workflow_scripts.nifti_io import save_nifti
 
 log = logging.getLogger(__name__)
@@ -101,15 +102,6 @@ def make_bet(backend: str, in_file: str, out_file: str, frac: float, robust: boo
         bet.inputs.output_type = "NIFTI_GZ"
         return bet
     return PythonBET(in_file=in_file, out_file=out_file, frac=frac, mask=True)
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest face-connected component of a boolean mask (itself when it has one)."""
-    labels, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    sizes = ndimage.sum(mask, labels, range(1, n + 1))
-    return labels == (1 + int(np.argmax(sizes)))
 
 
 def skull_strip(

@@ -13,6 +13,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
+from workflow_scripts.masks import largest_component
+
 log = logging.getLogger(__name__)
 
 
@@ -49,12 +51,9 @@ def spect_brain_mask(
     smooth = ndimage.gaussian_filter(data, smooth_mm / 2.3548 / zooms)
     thr = histogram_threshold(smooth, method, fraction)
     mask = smooth > thr
-    labels, n = ndimage.label(mask)
-    if n == 0:
+    if not mask.any():
         raise MaskError(f"sub-{subject} SPECT: mask is empty (threshold {thr:.3g})")
-    sizes = ndimage.sum(mask, labels, range(1, n + 1))
-    mask = labels == (1 + int(np.argmax(sizes)))
-    mask = ndimage.binary_fill_holes(mask)
+    mask = ndimage.binary_fill_holes(largest_component(mask))
     for k in range(mask.shape[2]):  # ventricles open to a slice edge in 3D
         mask[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
     volume_ml = float(mask.sum() * np.prod(zooms) / 1000.0)

@@ -17,11 +17,7 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 
 from workflow_scripts.nifti_io import save_figure  # noqa: E402
-
-
-def _world_point(truth: dict, image: str, key: str) -> np.ndarray:
-    w = np.array(truth["images"][image]["world_from_anatomy"])
-    return w[:3, :3] @ np.array(truth[key]) + w[:3, 3]
+from workflow_scripts.simulation_truth import point_in_world  # noqa: E402
 
 
 def _cuts(img: nib.Nifti1Image, point_mm: np.ndarray) -> tuple[list, list]:
@@ -57,7 +53,7 @@ def simulation_qc(
         cmap = "gray" if name == "T1w" else "hot"
         for row, (key, colour, view) in enumerate(rows):
             voxel_mm = float(np.mean(img.header.get_zooms()[:3]))
-            views, marks = _cuts(img, _world_point(truth, name, key))
+            views, marks = _cuts(img, point_in_world(truth, name, key))
             ax = axes[row, col]
             ax.imshow(views[view_index[view]], cmap=cmap, vmin=0, vmax=vmax)
             radius = truth[key.replace("anatomy_mm", "radius_mm")] / voxel_mm

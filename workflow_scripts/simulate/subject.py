@@ -33,6 +33,7 @@ from workflow_scripts.simulate.modalities import (
     subject_tissues,
 )
 from workflow_scripts.simulate.tracer_regions import table as tracer_table
+from workflow_scripts.simulation_truth import point_in_world
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +203,7 @@ def _effects_truth(model: SubjectModel) -> dict:
 
 def focus_world(truth: dict, image: str) -> np.ndarray:
     """The focus centre in an image's scanner world (mm)."""
-    w = np.array(truth["images"][image]["world_from_anatomy"])
-    return w[:3, :3] @ np.array(truth["focus_anatomy_mm"]) + w[:3, 3]
+    return point_in_world(truth, image, "focus_anatomy_mm")
 
 
 def _package_version(name: str) -> str:

@@ -9,8 +9,7 @@
 - jobs: the Snakemake entries (rules/siscom.smk).
 """
 
-# The package's public names that other modules use (regions.py, simulate/difficulty.py).
-from workflow_scripts.siscom.analysis import focus_from_truth
+# The package's public names that other modules use (simulate/difficulty.py).
 from workflow_scripts.siscom.maps import focus_cluster_rank, siscom_map
 
-__all__ = ["focus_cluster_rank", "focus_from_truth", "siscom_map"]
+__all__ = ["focus_cluster_rank", "siscom_map"]

@@ -8,18 +8,17 @@ values outside that mask change nothing, and every source is normalised over the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from workflow_scripts.masks import dice
 from workflow_scripts.nifti_io import load_volume, save_nifti
 from workflow_scripts.siscom.maps import (
     SiscomMap,
     analysis_mask,
-    dice,
     focus_cluster_rank,
     peak_of,
     siscom_map,
@@ -138,11 +137,3 @@ def run_subject(
             bool(np.logical_and(maps[s].labels == 1, real.labels == 1).any()) for s in maps
         ]
     return table
-
-
-def focus_from_truth(truth_json: str | Path) -> tuple[np.ndarray, float]:
-    """Simulated focus centre in T1w world mm (= native-space world) and its radius."""
-    truth = json.loads(Path(truth_json).read_text())
-    w = np.asarray(truth["images"]["T1w"]["world_from_anatomy"], float)
-    focus = w[:3, :3] @ np.asarray(truth["focus_anatomy_mm"], float) + w[:3, 3]
-    return focus, float(truth["focus_radius_mm"])

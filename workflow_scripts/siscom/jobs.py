@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from workflow_scripts.nifti_io import load_volume, save_nifti, write_json, write_text
+from workflow_scripts.simulation_truth import focus_from_truth
 from workflow_scripts.siscom.analysis import (
     built_source_path,
-    focus_from_truth,
     load_on_grid,
     run_subject,
     zmap_path,

@@ -129,9 +129,3 @@ def focus_cluster_rank(
     if not near.any():
         return None
     return int(m.labels[tuple(vox[near].T)].min())
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two boolean masks; NaN when both are empty."""
-    total = int(a.sum()) + int(b.sum())
-    return float(2 * np.logical_and(a, b).sum() / total) if total else float("nan")
