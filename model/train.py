@@ -476,7 +476,8 @@ def _write_outputs(model_dir, cond, cfg, g, history, size, fp, resume_path, run:
     try:
         os.link(resume_path, final)
     except OSError:  # a file system without hard links
-        shutil.copyfile(resume_path, final)
+        with atomic_path(final) as tmp:
+            shutil.copyfile(resume_path, tmp)
     table = pd.DataFrame(history)
     with atomic_path(model_dir / "losses.tsv") as tmp:
         tmp.write_text(table.to_csv(sep="\t", index=False, float_format="%.6g"))

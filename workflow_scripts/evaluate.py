@@ -53,8 +53,7 @@ def render_table4(t4: pd.DataFrame) -> tuple[str, str]:
 def tables_job(smk) -> None:
     """metrics.csv, Table 4 (csv, md, html) and the statistical tests."""
     metrics = collect(list(smk.input.metrics))
-    metrics.to_csv(smk.output.metrics + ".tmp", index=False)
-    Path(smk.output.metrics + ".tmp").replace(smk.output.metrics)
+    write_text(metrics.to_csv(index=False), smk.output.metrics)
     volume = collect(list(smk.input.volume), ["space", "input", "loss", "subject"])
     write_text(volume.to_csv(index=False, float_format="%.6g"), smk.output.volume)
     t4 = table4(metrics)

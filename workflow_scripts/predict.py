@@ -14,7 +14,7 @@ import pandas as pd
 
 from workflow_scripts.layout import TEMPLATE, XFORM_CODE
 from workflow_scripts.metrics import score_slices
-from workflow_scripts.nifti_io import save_nifti, write_text
+from workflow_scripts.nifti_io import atomic_path, save_nifti, write_text
 from workflow_scripts.slices import load_slices
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,8 @@ def predict_job(smk) -> None:
     code = XFORM_CODE[label]
     save_nifti(result.volume, smk.output.volume, code=code)
     save_nifti(result.sd, smk.output.sd, code=code)
-    tmp = Path(smk.output.slices).with_name(f".{Path(smk.output.slices).name}.tmp.npz")
-    np.savez(tmp, pred=result.pred.astype(np.float32), z=result.z)
-    tmp.replace(smk.output.slices)
+    with atomic_path(smk.output.slices, ".npz") as tmp:
+        np.savez(tmp, pred=result.pred.astype(np.float32), z=result.z)
     meta = model_meta(model_dir)
     model = {
         "Condition": condition,

@@ -31,6 +31,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from nibabel.affines import apply_affine
 
 from workflow_scripts.layout import SPACE_NAME
 from workflow_scripts.nifti_io import save_nifti, write_json, write_text
@@ -79,9 +80,8 @@ def builtin_labels() -> pd.DataFrame:
 
 def world_coordinates(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
     """(3, *shape) world mm of every voxel centre."""
-    ijk = np.indices(shape[:3]).reshape(3, -1)
-    xyz = affine[:3, :3] @ ijk + affine[:3, 3:4]
-    return xyz.reshape(3, *shape[:3])
+    ijk = np.moveaxis(np.indices(shape[:3]), 0, -1)
+    return np.moveaxis(apply_affine(affine, ijk), -1, 0)
 
 
 def build_atlas(grid: nib.Nifti1Image) -> tuple[nib.Nifti1Image, pd.DataFrame]:
@@ -261,7 +261,7 @@ def focus_pair(
     labelled = (labels > 0) & mask
     if not labelled.any():
         return None, float("nan")
-    ijk = np.rint(np.linalg.inv(affine) @ np.append(focus_mm, 1.0))[:3].astype(int)
+    ijk = np.rint(apply_affine(np.linalg.inv(affine), focus_mm)).astype(int)
     ijk = np.clip(ijk, 0, np.array(labels.shape) - 1)
     spacing = np.abs(np.diag(affine)[:3])
     dist, nearest = ndimage.distance_transform_edt(~labelled, sampling=spacing, return_indices=True)

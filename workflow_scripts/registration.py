@@ -20,9 +20,10 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.affines import apply_affine
 
 from workflow_scripts.masks import dice
-from workflow_scripts.nifti_io import save_nifti
+from workflow_scripts.nifti_io import atomic_path, save_nifti
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def grid_image(centre_ras: np.ndarray, shape, voxel_mm: float) -> nib.Nifti1Imag
 
 def mask_centroid(mask_img: nib.Nifti1Image) -> np.ndarray:
     ijk = np.argwhere(np.asarray(mask_img.dataobj) > 0).mean(axis=0)
-    return mask_img.affine[:3, :3] @ ijk + mask_img.affine[:3, 3]
+    return apply_affine(mask_img.affine, ijk)
 
 
 def template_brain(voxel_mm: float = 1.0) -> nib.Nifti1Image:
@@ -131,10 +132,8 @@ def register(
             interpolator="nearestNeighbor",
         )
         overlap = dice(fixed_m.numpy() > 0.5, warped_m.numpy() > 0.5)
-        Path(transform_out).parent.mkdir(parents=True, exist_ok=True)
-        staged = Path(str(transform_out) + ".tmp")
-        shutil.copyfile(fwd, staged)
-        staged.replace(transform_out)
+        with atomic_path(transform_out) as staged:
+            shutil.copyfile(fwd, staged)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     seconds = time.perf_counter() - t0

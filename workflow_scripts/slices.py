@@ -28,6 +28,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from workflow_scripts.nifti_io import atomic_path
+
 MODALITY_FILES = {"mri": "T1w", "pet": "pet", "spect": "spect"}
 INPUT_CHANNELS = {"mri": ("mri",), "pet": ("pet",), "mri_pet": ("mri", "pet")}
 TARGET = "spect"
@@ -253,10 +255,8 @@ def save_slices(ss: SubjectSlices, path: str | Path, dtype: str = "float32") -> 
     for modality, near in ss.neighbours.items():
         arrays[f"neighbours_{modality}"] = near.astype(dtype)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    with atomic_path(path, ".npz") as tmp:  # np.savez would append .npz to another ending
+        np.savez(tmp, **arrays)
     return path
 
 

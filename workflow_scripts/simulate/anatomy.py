@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from nibabel.affines import apply_affine
 from nilearn import datasets
 from scipy import ndimage
 
@@ -139,8 +140,7 @@ class Deformation:
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         """Map (3, N) anatomy-frame points to the template frame."""
-        inv = np.linalg.inv(self.field_affine)
-        idx = inv[:3, :3] @ points + inv[:3, 3:4]
+        idx = apply_affine(np.linalg.inv(self.field_affine), points.T).T
         disp = np.stack(
             [ndimage.map_coordinates(c, idx, order=1, mode="nearest") for c in self.field]
         )

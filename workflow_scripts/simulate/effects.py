@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
+from nibabel.affines import apply_affine
 
 Range = tuple[float, float]
 
@@ -84,8 +85,7 @@ class DrawnEffects:
 
 
 def _points_mm(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    idx = np.argwhere(mask)
-    return idx * np.diag(affine)[:3] + affine[:3, 3]
+    return apply_affine(affine, np.argwhere(mask))
 
 
 def draw_effects(

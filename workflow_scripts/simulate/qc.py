@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
+from nibabel.affines import apply_affine  # noqa: E402
 
 from workflow_scripts.nifti_io import save_figure  # noqa: E402
 from workflow_scripts.simulation_truth import point_in_world  # noqa: E402
@@ -24,7 +25,7 @@ def _cuts(img: nib.Nifti1Image, point_mm: np.ndarray) -> tuple[list, list]:
     """Axial, coronal, sagittal slices through a world point, and the point in each slice."""
     img = nib.as_closest_canonical(img)
     data = np.asarray(img.dataobj, dtype=np.float32)
-    ijk = np.linalg.inv(img.affine) @ np.append(point_mm, 1.0)
+    ijk = apply_affine(np.linalg.inv(img.affine), point_mm)
     i, j, k = (int(np.clip(round(c), 0, n - 1)) for c, n in zip(ijk[:3], data.shape, strict=True))
     # rot90 of a (u, v) slice puts v upwards: the marker sits at column u, row (nv - 1 - v).
     views = [np.rot90(data[:, :, k]), np.rot90(data[:, j, :]), np.rot90(data[i, :, :])]

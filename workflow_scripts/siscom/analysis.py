@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from nibabel.affines import apply_affine
 
 from workflow_scripts.masks import dice
 from workflow_scripts.nifti_io import load_volume, save_nifti
@@ -83,7 +84,7 @@ def run_subject(
     weight = slice_thickness(zs)
     focus_in_slab = None
     if focus_mm is not None:
-        k_focus = (np.linalg.inv(affine) @ np.append(focus_mm, 1.0))[2]
+        k_focus = apply_affine(np.linalg.inv(affine), focus_mm)[2]
         focus_in_slab = bool(zs[0] - 0.5 <= k_focus <= zs[-1] + 0.5)
 
     maps: dict[str, SiscomMap] = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from nibabel.affines import apply_affine
 from scipy import ndimage
 
 from workflow_scripts.nifti_io import save_figure
@@ -32,8 +33,7 @@ def region_name_at(
     nearest labelled voxel within `max_mm`; "" without an atlas, outside its grid or farther."""
     if labels_img is None or names is None or world_mm is None:
         return ""
-    ijk = np.rint(np.linalg.inv(labels_img.affine) @ np.append(np.asarray(world_mm, float), 1.0))
-    ijk = ijk[:3].astype(int)
+    ijk = np.rint(apply_affine(np.linalg.inv(labels_img.affine), world_mm)).astype(int)
     if np.any(ijk < 0) or np.any(ijk >= np.asarray(labels_img.shape[:3])):
         return ""
     labels = np.asarray(labels_img.dataobj).astype(int)

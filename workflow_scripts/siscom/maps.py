@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from nibabel.affines import apply_affine
 from scipy import ndimage
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def world(ijk: np.ndarray, z_indices: np.ndarray, affine: np.ndarray) -> np.ndar
     """World mm of (M, 3) stack indices (k = position in the sampled slices)."""
     vox = np.asarray(ijk, float).reshape(-1, 3).copy()
     vox[:, 2] = np.asarray(z_indices)[vox[:, 2].astype(int)]
-    return vox @ affine[:3, :3].T + affine[:3, 3]
+    return apply_affine(affine, vox)
 
 
 def peak_of(m: SiscomMap, z_indices: np.ndarray, affine: np.ndarray) -> np.ndarray | None:
