@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from workflow_scripts.cohort import SPLITS
+from workflow_scripts.layout import Layout
 from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir, write_dataset
 from workflow_scripts.simulate.effects import EffectSettings
 from workflow_scripts.simulate.modalities import (
@@ -23,6 +24,7 @@ from workflow_scripts.simulate.modalities import (
     subject_tissues,
 )
 from workflow_scripts.simulate.subject import frame_decay_correction_factor
+from workflow_scripts.simulation_truth import read_truth
 
 SCALE = 3.0
 
@@ -39,7 +41,7 @@ def cohort(tmp_path_factory) -> Path:
 
 
 def truth(bids: Path, s: str) -> dict:
-    return json.loads((truth_dir(bids, s) / f"sub-{s}_desc-truth_transforms.json").read_text())
+    return read_truth(Layout(Path(), bids).simulation_truth(s))
 
 
 def test_deterministic_for_a_seed(cohort, tmp_path):
