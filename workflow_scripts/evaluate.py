@@ -261,8 +261,9 @@ def results_summary(
     mean over training runs; `run_metrics`: every run's slice rows (default `metrics`, one
     run), against whose run-to-run variation each finding's difference is judged;
     `variance`: the seed_variance table."""
-    runs = run_metrics if run_metrics is not None else metrics
     from workflow_scripts.ceiling import CEILING_LABEL, CEILING_METHOD
+
+    run_rows = run_metrics if run_metrics is not None else metrics
 
     lines = ["# Results summary", ""]
     n_subj = metrics["subject"].nunique()
@@ -297,7 +298,7 @@ def results_summary(
             f"mean SSIM native {nat:.4f} vs template {tem:.4f} ({100 * (nat - tem) / tem:+.1f}%). "
             + verdict("fig5_space", "native minus template")
             + "; "
-            + effect_against_runs(runs, "SSIM", "space", "native", "template")
+            + effect_against_runs(run_rows, "SSIM", "space", "native", "template")
         )
     losses = set(metrics["loss"])
     if {"l1_bce", "l1_bce_ssim"} <= losses:
@@ -312,7 +313,7 @@ def results_summary(
             f"without {a:.4f}, with {b:.4f}. "
             + verdict("fig6_loss", "l1_bce minus l1_bce_ssim")
             + "; "
-            + effect_against_runs(runs, "SSIM", "loss", "l1_bce", "l1_bce_ssim")
+            + effect_against_runs(run_rows, "SSIM", "loss", "l1_bce", "l1_bce_ssim")
         )
     inputs = set(metrics["input"])
     if {"mri", "pet"} <= inputs:
@@ -329,7 +330,7 @@ def results_summary(
             + ". "
             + verdict("fig7_input", "between inputs")
             + "; "
-            + effect_against_runs(runs, "SSIM", "input", "pet", "mri")
+            + effect_against_runs(run_rows, "SSIM", "input", "pet", "mri")
         )
     lines += _primary_lines(
         volume if volume is not None else pd.DataFrame(),
