@@ -30,6 +30,6 @@ rule train:
     params:
         entry="model.train:train_job",
         condition=condition_of,
-        settings=train_settings(),
+        settings=train_settings_of,
     script:
         "../workflow_scripts/entry.py"
