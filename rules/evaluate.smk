@@ -5,6 +5,7 @@
 # Cheap aggregate jobs run where snakemake runs, not as cluster submissions.
 localrules:
     tables,
+    seed_variance,
     figures,
     summary,
     montage,
@@ -166,8 +167,10 @@ rule baselines:
 
 rule tables:
     input:
-        metrics=lambda w: all_metric_files("slices"),
-        volume=lambda w: all_metric_files("volume") + twin_metric_files(),
+        metrics=lambda w: all_metric_files("slices") + run_metric_files("slices"),
+        volume=lambda w: all_metric_files("volume")
+        + twin_metric_files()
+        + run_metric_files("volume"),
         baselines=expand(L.baselines(), space=SPACES),
         ceiling_slices=lambda w: all_ceiling_files("slices"),
         ceiling_volume=lambda w: all_ceiling_files("volume"),
@@ -311,6 +314,7 @@ rule summary:
         baselines=L.tables / "baselines.csv",
         volume=L.tables / "volume_metrics.csv",
         ceiling=L.tables / "ceiling.csv",
+        seed_variance=L.seed_variance(),
     output:
         report(
             L.out / "results_summary.md",
@@ -331,5 +335,33 @@ rule summary:
     params:
         entry="workflow_scripts.evaluate:summary_job",
         alpha=config["evaluate"]["alpha"],
+    script:
+        "../workflow_scripts/entry.py"
+
+
+rule seed_variance:
+    input:
+        metrics=L.tables / "metrics.csv",
+        volume=L.tables / "volume_metrics.csv",
+    output:
+        report(
+            L.seed_variance(),
+            caption="report/seed_variance.rst",
+            category="4. Results",
+            subcategory="Tables",
+        ),
+    log:
+        L.log("seed_variance", "seed_variance"),
+    benchmark:
+        L.benchmark("seed_variance", "seed_variance")
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        entry="workflow_scripts.seed_variance:seed_variance_job",
+        seed=config["train"]["seed"],
     script:
         "../workflow_scripts/entry.py"

@@ -31,6 +31,6 @@ rule train:
     params:
         entry="workflow_scripts.train_job:train_job",
         condition=condition_of,
-        settings=train_settings(),
+        settings=train_settings_of,
     script:
         "../workflow_scripts/entry.py"

@@ -71,6 +71,7 @@ def test_every_key_is_commented():
         ({"splits": {"fractions": {"train": 1.5, "test": 0.1, "validation": 0.1}}}, "train"),
         ({"unknown_key": 1}, "unknown_key"),
         ({"train": {"compare_2d": ["mri_pet"]}}, "compare_2d"),
+        ({"train": {"seeds": 0}}, "seeds"),
     ],
 )
 def test_bad_values_are_schema_errors(patch, fragment):

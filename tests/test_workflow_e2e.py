@@ -220,6 +220,82 @@ def test_config_changes_rerun_exactly_the_jobs_they_affect(finished_run):
     assert planned_rules(reordered) == set(), reordered.stdout[-2000:]
 
 
+def job_counts(dry: subprocess.CompletedProcess) -> dict[str, int]:
+    """The dry run's job stats: rule -> number of jobs."""
+    stats = (dry.stdout + dry.stderr).split("Job stats:")[-1]
+    return {r: int(n) for r, n in re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M) if r != "total"}
+
+
+@pytest.mark.slow
+def test_second_training_run_adds_its_own_models_and_leaves_run_zero_alone(finished_run):
+    """train.seeds 2: each condition is retrained once more with seed + 1 under its own label
+    (desc-...Run1), synthesised for the scored subjects and scored; nothing of run 0 reruns or
+    changes; SISCOM, regions, montages and the 2D twin stay on run 0; seed_variance.csv has both
+    runs. Back to seeds 1, only the group tables are rebuilt."""
+    from workflow_scripts import layout as names
+
+    out = finished_run / "out"
+    train = TINY[3]
+    one = snakemake(finished_run, "-n", config=(train.replace("}", ", seeds: 1}"),))
+    assert planned_rules(one) == set(), one.stdout[-2000:]
+    two = (train.replace("}", ", seeds: 2}"),)
+    dry = snakemake(finished_run, "-n", config=two)
+    group = {"tables", "seed_variance", "figures", "summary"}
+    assert planned_rules(dry) - {"all"} == {"train", "predict", "score"} | group
+    # 2 spaces x 2 inputs retrained; each predicts and scores the 2 scored subjects
+    counts = job_counts(dry)
+    assert (counts["train"], counts["predict"], counts["score"]) == (4, 8, 8), counts
+    run1 = {names.run_desc(names.condition_desc(i, "l1_bce"), 1) for i in ("mri", "pet")}
+    assert set(re.findall(r"condition=(\w+)", dry.stdout + dry.stderr)) == run1
+
+    # every file but the group tables and figures, logs and benchmarks stays as it was
+    rebuilt = ("tables", "figures", "logs", "benchmarks", "results_summary.md")
+    before = {
+        p: (p.stat().st_mtime_ns, p.read_bytes())
+        for p in out.rglob("*")
+        if p.is_file() and p.relative_to(out).parts[0] not in rebuilt
+    }
+    run = snakemake(finished_run, config=two)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in before} == before
+    for space in ("T1w", "MNI152NLin2009aSym"):
+        for c in ("synthMriL1Bce", "synthPetL1Bce"):
+            models = [out / "models" / f"space-{space}" / f"desc-{d}" for d in (c, f"{c}Run1")]
+            seeds = [
+                json.loads((m / "train_config.json").read_text())["train"]["seed"] for m in models
+            ]
+            assert seeds == [0, 1]
+            weights = [(m / "generator.safetensors").read_bytes() for m in models]
+            assert weights[0] != weights[1], (space, c)
+    metrics = pd.read_csv(out / "tables" / "metrics.csv")
+    assert set(metrics["run"]) == {0, 1} and len(metrics) == 2 * 2 * 8 * 4
+    assert len(pd.read_csv(out / "tables" / "table4.csv")) == 4  # per slice, mean over runs
+    variance = pd.read_csv(out / "tables" / "seed_variance.csv")
+    assert len(variance) == 4 * 5 and (variance["n_runs"] == 2).all()
+    assert variance[["mean_run0", "mean_run1", "sd_between_runs"]].notna().all().all()
+    # run 0's column is the cohort mean of the run-0 scores
+    vol = pd.read_csv(out / "tables" / "volume_metrics.csv")
+    pet = vol[(vol["space"] == "native") & (vol["input"] == "pet") & (vol["run"] == 0)]
+    row = variance[
+        (variance["space"] == "native")
+        & (variance["input"] == "pet")
+        & (variance["metric"] == "MAE_rel")
+    ]
+    assert row["mean_run0"].item() == pytest.approx(pet["MAE_rel"].mean(), rel=1e-5)
+    assert "run-to-run variation (2 runs)" in (out / "results_summary.md").read_text()
+    # the 2D twin, SISCOM and regions stay on run 0
+    assert set(vol.loc[vol["context"] == 0, "run"]) == {0}
+    assert not list(out.glob("sub-*/spect/*space-ictal*Run1*"))
+    siscom = pd.read_csv(out / "siscom" / "siscom_localisation.csv")
+    assert not siscom["source"].str.contains("Run").any()
+
+    # back to one run: no training, only the group tables (without run 1) are rebuilt
+    back = snakemake(finished_run)
+    assert back.returncode == 0, back.stderr[-4000:]
+    assert planned_rules(back) - {"all"} == group
+    assert set(pd.read_csv(out / "tables" / "metrics.csv")["run"]) == {0}
+
+
 @pytest.mark.slow
 def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
     """A subject added later (split predict, no SPECT) gets preprocessed, sliced and predicted;

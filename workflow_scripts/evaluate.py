@@ -11,6 +11,14 @@ import pandas as pd
 from workflow_scripts import figures
 from workflow_scripts.metrics import METRICS
 from workflow_scripts.nifti_io import write_text
+from workflow_scripts.seed_variance import (
+    RUN,
+    effect_against_runs,
+    mean_over_runs,
+    n_runs,
+    variance_lines,
+    with_run,
+)
 from workflow_scripts.stats import comparisons, run_tests, table4
 
 log = logging.getLogger(__name__)
@@ -24,7 +32,7 @@ def collect(metric_files: list[str | Path], order: list[str] = ORDER) -> pd.Data
     return table.sort_values(order).reset_index(drop=True) if not table.empty else table
 
 
-def render_table4(t4: pd.DataFrame) -> tuple[str, str]:
+def render_table4(t4: pd.DataFrame, runs: int = 1) -> tuple[str, str]:
     """Markdown and HTML of Table 4 (mean and CV per metric and condition)."""
     shown = t4[["space", "input", "loss"]].copy()
     for m in METRICS:
@@ -41,7 +49,11 @@ def render_table4(t4: pd.DataFrame) -> tuple[str, str]:
     md = (
         "Reproduction of the paper's Table 4 (whole-slice metrics on [-1, 1], data range 2; not "
         "the primary endpoints, which are in volume_metrics.csv): mean (coefficient of "
-        "variation) of each metric over the scored slices.\n\n" + header + body
+        "variation) of each metric over the scored slices"
+        + (f", each slice's score the mean over {runs} training runs" if runs > 1 else "")
+        + ".\n\n"
+        + header
+        + body
     )
     html = shown.to_html(index=False, border=0, classes="table4")
     return md, (
@@ -52,13 +64,18 @@ def render_table4(t4: pd.DataFrame) -> tuple[str, str]:
 
 def tables_job(smk) -> None:
     """metrics.csv, Table 4 (csv, md, html) and the statistical tests."""
-    metrics = collect(list(smk.input.metrics))
+    # every training run's rows (column `run`); Table 4 and the tests: per subject (and slice)
+    # the mean over runs
+    metrics = with_run(collect(list(smk.input.metrics))).sort_values([*ORDER, RUN])
     write_text(metrics.to_csv(index=False), smk.output.metrics)
-    volume = collect(list(smk.input.volume), ["space", "input", "loss", "subject"])
+    volume = with_run(collect(list(smk.input.volume), ["space", "input", "loss", "subject"]))
+    volume = volume.sort_values(["space", "input", "loss", "subject", RUN], kind="stable")
     write_text(volume.to_csv(index=False, float_format="%.6g"), smk.output.volume)
+    runs = n_runs(metrics)
+    metrics, volume = mean_over_runs(metrics), mean_over_runs(volume)
     t4 = table4(metrics)
     write_text(t4.to_csv(index=False, float_format="%.6g"), smk.output.table4)
-    md, html = render_table4(t4)
+    md, html = render_table4(t4, runs)
     write_text(md, smk.output.table4_md)
     write_text(html, smk.output.table4_html)
     comps = comparisons(smk.params.spaces, smk.params.inputs, smk.params.losses)
@@ -74,7 +91,8 @@ def tables_job(smk) -> None:
 
 
 def figures_job(smk) -> None:
-    metrics = pd.read_csv(smk.input.metrics)
+    # the slices' scores as Table 4 and the tests see them: the mean over training runs
+    metrics = mean_over_runs(pd.read_csv(smk.input.metrics))
     tests = pd.read_csv(smk.input.tests)
     alpha = smk.params.alpha
     figures.violin_figure(metrics, tests, "space", "loss", "fig5_space", smk.output.fig5, alpha)
@@ -116,12 +134,14 @@ def summary_job(smk) -> None:
     metrics = pd.read_csv(smk.input.metrics)
     tests = pd.read_csv(smk.input.tests)
     text = results_summary(
-        metrics,
+        mean_over_runs(metrics),
         tests,
         _read(smk.input.baselines),
         smk.params.alpha,
-        volume=_read(smk.input.volume),
+        volume=mean_over_runs(_read(smk.input.volume)),
         ceiling=_read(smk.input.ceiling),
+        run_metrics=metrics,
+        variance=_read(smk.input.seed_variance),
     )
     write_text(text, smk.output[0])
 
@@ -232,10 +252,17 @@ def results_summary(
     alpha: float,
     volume: pd.DataFrame | None = None,
     ceiling: pd.DataFrame | None = None,
+    run_metrics: pd.DataFrame | None = None,
+    variance: pd.DataFrame | None = None,
 ) -> str:
     """Which of the paper's findings this run reproduces, computed from its own tables, then
-    the primary metrics and the baselines."""
+    the primary metrics and the baselines. `metrics` and `volume`: per subject (and slice) the
+    mean over training runs; `run_metrics`: every run's slice rows (default `metrics`, one
+    run), against whose run-to-run variation each finding's difference is judged;
+    `variance`: the seed_variance table."""
     from workflow_scripts.ceiling import CEILING_LABEL, CEILING_METHOD
+
+    run_rows = run_metrics if run_metrics is not None else metrics
 
     lines = ["# Results summary", ""]
     n_subj = metrics["subject"].nunique()
@@ -269,6 +296,8 @@ def results_summary(
             f"- **Native >= template** (paper: +5.4% SSIM): {'reproduced' if ok else 'not reproduced'} — "
             f"mean SSIM native {nat:.4f} vs template {tem:.4f} ({100 * (nat - tem) / tem:+.1f}%). "
             + verdict("fig5_space", "native minus template")
+            + "; "
+            + effect_against_runs(run_rows, "SSIM", "space", "native", "template")
         )
     losses = set(metrics["loss"])
     if {"l1_bce", "l1_bce_ssim"} <= losses:
@@ -280,7 +309,10 @@ def results_summary(
         gain = (b - a) > 0 and bool((sub["significant_holm"] & helps).any())
         lines.append(
             f"- **SSIM loss brings no gain**: {'not reproduced' if gain else 'reproduced'} — mean SSIM "
-            f"without {a:.4f}, with {b:.4f}. " + verdict("fig6_loss", "l1_bce minus l1_bce_ssim")
+            f"without {a:.4f}, with {b:.4f}. "
+            + verdict("fig6_loss", "l1_bce minus l1_bce_ssim")
+            + "; "
+            + effect_against_runs(run_rows, "SSIM", "loss", "l1_bce", "l1_bce_ssim")
         )
     inputs = set(metrics["input"])
     if {"mri", "pet"} <= inputs:
@@ -296,11 +328,15 @@ def results_summary(
             )
             + ". "
             + verdict("fig7_input", "between inputs")
+            + "; "
+            + effect_against_runs(run_rows, "SSIM", "input", "pet", "mri")
         )
     lines += _primary_lines(
         volume if volume is not None else pd.DataFrame(),
         ceiling if ceiling is not None else pd.DataFrame(),
     )
+    if variance is not None:
+        lines += variance_lines(variance)
     if not baselines.empty:
         baselines = baselines.replace({"method": {CEILING_METHOD: CEILING_LABEL}})
         lines += [

@@ -216,15 +216,24 @@ def three_planes(
     centre: tuple[int, int, int],
     out_png: str | Path,
     title: str,
+    colour_label: str = "uptake relative to the brain mean",
 ) -> None:
-    """One row per volume (label, data, display maximum), columns axial / coronal / sagittal."""
-    fig, axes = plt.subplots(len(rows), 3, figsize=(7.5, 2.5 * len(rows)), squeeze=False)
+    """One row per volume (label, data, display maximum), columns axial / coronal / sagittal;
+    the first row in grey (the MRI), the others in one hot scale with its colour bar."""
+    # constrained layout keeps the title, the column titles and the colour bar apart
+    fig, axes = plt.subplots(
+        len(rows), 3, figsize=(8.2, 2.5 * len(rows)), squeeze=False, layout="constrained"
+    )
+    hot = None
     for r, (label, data, vmax) in enumerate(rows):
         for c, (plane, name) in enumerate(
             zip(planes(data, centre), ("axial", "coronal", "sagittal"), strict=True)
         ):
             ax = axes[r, c]
-            ax.imshow(plane, cmap="gray" if r == 0 else "hot", origin="lower", vmin=0, vmax=vmax)
+            im = ax.imshow(
+                plane, cmap="gray" if r == 0 else "hot", origin="lower", vmin=0, vmax=vmax
+            )
+            hot = im if r > 0 else hot
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
@@ -234,8 +243,10 @@ def three_planes(
         for c in (0, 1):  # axial and coronal: the subject's left on the left
             axes[r, c].text(0.02, 0.02, "L", color="w", transform=axes[r, c].transAxes, fontsize=7)
             axes[r, c].text(0.92, 0.02, "R", color="w", transform=axes[r, c].transAxes, fontsize=7)
+    if hot is not None:
+        bar = fig.colorbar(hot, ax=axes[1:, :], shrink=0.3, location="right")
+        bar.set_label(colour_label, fontsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     _save(fig, out_png)
 
 

@@ -14,6 +14,13 @@ Output folder (``out_dir``) is a BIDS-Derivatives dataset::
 An *image prefix* (wildcard ``prefix``) names one input image of one subject, e.g.
 ``sub-P001/ses-2/spect/sub-P001_ses-2_acq-interictal``; everything derived from that image
 extends it. Subject-level files use the wildcard ``subject`` (the label without ``sub-``).
+
+A *condition* (wildcard ``condition``) is a `desc-` label: 'synth' + input + loss, e.g.
+``synthMriPetL1Bce``; a 2D twin appends ``2d`` (train.compare_2d). Training runs
+(train.seeds): run 0 of a condition has the plain label; run k >= 1 (the same condition
+retrained with seed train.seed + k) appends ``Run<k>``, e.g. ``synthMriPetL1BceRun1`` for the
+second run. So a study of one run keeps its names, and adding runs renames nothing. 2D twins
+are trained once (run 0 only).
 """
 
 from __future__ import annotations
@@ -108,9 +115,9 @@ CONDITIONS = {
 
 
 def parse_condition(desc: str) -> tuple[str, str]:
-    """(model input, loss) of a condition's desc label."""
+    """(model input, loss) of a condition's desc label (of any training run)."""
     if desc not in CONDITIONS:
-        raise ValueError(f"unknown condition {desc!r}; known: {sorted(CONDITIONS)}")
+        desc = split_run(desc)[0]
     return CONDITIONS[desc]
 
 
@@ -125,7 +132,39 @@ def is_2d_twin(desc: str) -> bool:
     return desc == condition_desc(*parse_condition(desc), twin_2d=True)
 
 
-WILDCARDS["condition"] = "|".join(CONDITIONS)
+# desc suffix of training run k >= 1 (train.seeds): `Run<k>`, k 0-based, so run 0 keeps the
+# plain label; 2D twins have run 0 only
+RUN = "Run"
+_RUN_SUFFIX = re.compile(rf"(?P<base>[A-Za-z0-9]+?)(?:{RUN}(?P<run>[1-9][0-9]*))?")
+
+
+def run_desc(desc: str, run: int) -> str:
+    """The desc label of training run `run` (0-based) of a run-0 condition label."""
+    if run < 0 or split_run(desc) != (desc, 0):
+        raise ValueError(f"no run {run} of {desc!r}: give a run-0 condition and a run >= 0")
+    if run and is_2d_twin(desc):
+        raise ValueError(f"{desc!r} is a 2D twin: twins are trained once (run 0)")
+    return f"{desc}{RUN}{run}" if run else desc
+
+
+def split_run(desc: str) -> tuple[str, int]:
+    """(run-0 condition label, run index) of a condition's desc label."""
+    m = _RUN_SUFFIX.fullmatch(desc)
+    base, run = (m["base"], int(m["run"] or 0)) if m else (desc, 0)
+    if base not in CONDITIONS or (run and is_2d_twin(base)):
+        raise ValueError(f"unknown condition {desc!r}; known: {sorted(CONDITIONS)} + {RUN}<k>")
+    return base, run
+
+
+def run_of(desc: str) -> int:
+    """The training run index (0-based) of a condition's desc label."""
+    return split_run(desc)[1]
+
+
+WILDCARDS["condition"] = "|".join(
+    [f"(?:{'|'.join(c for c in CONDITIONS if not is_2d_twin(c))})(?:{RUN}[1-9][0-9]*)?"]
+    + [c for c in CONDITIONS if is_2d_twin(c)]
+)
 
 
 def condition_name(space: str, model_input: str, loss: str) -> str:
@@ -397,3 +436,8 @@ class Layout:
             / f"sub-{subject}"
             / f"sub-{subject}_acq-interictal_space-T1w_desc-preproc_spect.nii.gz"
         )
+
+    # ---- training runs (train.seeds) ----
+    def seed_variance(self) -> Path:
+        """Per condition and primary metric: each run's cohort mean, their mean and SD."""
+        return self.tables / "seed_variance.csv"

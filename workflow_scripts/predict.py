@@ -39,6 +39,8 @@ def metrics_table(pred: np.ndarray, ss, condition: dict) -> pd.DataFrame:
     table.insert(0, "split", ss.split)
     table.insert(0, "subject", f"sub-{ss.subject}")
     table.insert(0, "condition", f"{condition['space']}/{condition['input']}/{condition['loss']}")
+    # training run (train.seeds; run 0 when the condition names none)
+    table.insert(table.columns.get_loc("loss") + 1, "run", condition.get("run", 0))
     return table
 
 
@@ -126,6 +128,7 @@ def scored_tables(
     table = table.merge(pd.DataFrame(rel), on="z", how="left", validate="one_to_one")
     scores = volume_scores(volume, real, sd, mask)
     row = {"subject": f"sub-{ss.subject}", "split": ss.split, **condition}
+    row["run"] = condition.get("run", 0)
     return table, pd.DataFrame([{**row, **scores}])
 
 

@@ -87,7 +87,7 @@ def subject_figure(
     plt = _mpl()
     bg = nib.load(t1w)
     real_peak = peaks.get("real")
-    fig, axes = plt.subplots(len(zmaps), 1, figsize=(7.5, 2.4 * len(zmaps)), squeeze=False)
+    fig, axes = plt.subplots(len(zmaps), 1, figsize=(7.5, 2.1 * len(zmaps)), squeeze=False)
     # one colour scale for every row, so the rows compare
     top = max(float(np.max(np.asarray(nib.load(p).dataobj))) for p in zmaps.values())
     vmax = max(z_threshold + 1.0, np.ceil(top))
@@ -124,7 +124,8 @@ def subject_figure(
             display.add_markers([list(map(float, focus_mm))], marker_color="cyan", marker_size=25)
     marker = "; cyan dot = true focus" if focus_mm is not None else ""
     fig.suptitle(f"{title} (z >= {z_threshold:g}{marker})", fontsize=9)
-    save_figure(fig, out_png, dpi=DPI)
+    # nilearn keeps each row's aspect inside its axes: crop the empty page around them
+    save_figure(fig, out_png, dpi=DPI, bbox_inches="tight", pad_inches=0.1)
 
 
 def summary_plot(table: pd.DataFrame, out_png: str | Path) -> None:
