@@ -68,6 +68,17 @@ def settings(*keys):
     return sorted_dict(node)
 
 
+def skullstrip_settings(role):
+    """The skull-strip settings of one role (t1w | pet): each gets its own brain fraction only, so
+    changing one modality's fraction leaves the other's skull strips alone."""
+    cfg = settings("preprocess", "skullstrip")
+    return {
+        "backend": cfg["backend"],
+        "frac": cfg[f"frac_{'mri' if role == 't1w' else 'pet'}"],
+        "robust": cfg["robust"],
+    }
+
+
 def train_settings():
     return sorted_dict({k: v for k, v in settings("train").items() if k not in TRAIN_RUN_KEYS})
 

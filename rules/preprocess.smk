@@ -131,7 +131,7 @@ rule skullstrip_t1w:
         entry="workflow_scripts.preprocess:skullstrip_job",
         subject=lambda w: image_of(w)[0],
         mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
-        settings=settings("preprocess", "skullstrip"),
+        settings=skullstrip_settings("t1w"),
     script:
         "../workflow_scripts/entry.py"
 
@@ -146,6 +146,11 @@ use rule skullstrip_t1w as skullstrip_pet with:
         mask_json=L.sidecar(L.brain_mask()),
     wildcard_constraints:
         prefix=names.prefix_pattern("pet"),
+    params:
+        entry="workflow_scripts.preprocess:skullstrip_job",
+        subject=lambda w: image_of(w)[0],
+        mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
+        settings=skullstrip_settings("pet"),
 
 
 use rule skullstrip_t1w as spect_mask with:

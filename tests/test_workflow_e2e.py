@@ -296,6 +296,206 @@ def test_second_training_run_adds_its_own_models_and_leaves_run_zero_alone(finis
     assert set(pd.read_csv(out / "tables" / "metrics.csv")["run"]) == {0}
 
 
+# --- every config key: which rules' params carry it (the spec of "a setting reruns only what it
+# affects"). A job reruns for a key either because its params changed (its rule must be listed
+# here: it uses the key) or because an input was remade upstream; nothing else.
+SIMULATE = {"simulate_subject"}
+SKULL = {"skullstrip_t1w", "skullstrip_pet"}
+REGISTER = {"register_to_mri", "register_to_template"}
+TRAIN = {"train"}
+USES: dict[str, tuple[object, set[str]]] = {  # key -> (changed value, rules whose params use it)
+    "splits.seed": (1, set()),  # every tiny subject is labelled: the seed splits nobody
+    "simulate.seed": (8, SIMULATE),
+    "simulate.ictal": (False, SIMULATE),
+    "simulate.voxel_scale": (3.5, SIMULATE),
+    **{
+        f"simulate.effects.{k}": (v, SIMULATE)
+        for k, v in {
+            "focus_radius_mm": [6.0, 11.0],
+            "ictal_increase": [0.15, 0.5],
+            "interictal_hypoperfusion": [0.0, 0.1],
+            "pet_hypometabolism": [0.1, 0.3],
+            "pet_focus_offset_mm": [2.0, 7.0],
+            "pet_focus_radius_scale": [1.2, 1.8],
+            "propagation_probability": 0.4,
+            "propagation_distance_mm": [15.0, 30.0],
+            "propagation_radius_scale": [1.5, 2.0],
+            "propagation_fraction": [0.3, 0.6],
+            "day_to_day_global": 0.1,
+            "day_to_day_regional": 0.02,
+            "tracer_regions": False,
+        }.items()
+    },
+    "preprocess.pet_4d": ("error", {"check_inputs"}),
+    "preprocess.skullstrip.backend": ("python", SKULL),
+    "preprocess.skullstrip.frac_mri": (0.45, {"skullstrip_t1w"}),
+    "preprocess.skullstrip.frac_pet": (0.35, {"skullstrip_pet"}),
+    "preprocess.skullstrip.robust": (False, SKULL),
+    "preprocess.spect_mask.method": ("fraction", {"spect_mask"}),
+    "preprocess.spect_mask.fraction": (0.3, {"spect_mask"}),
+    # the grid: the template-space atlas, the registrations' output grids and the MRI's resampling
+    # (the other images are resampled onto the MRI's)
+    "preprocess.grid.shape": ([32, 32, 26], {"atlas", "space_mri", *REGISTER}),
+    "preprocess.grid.voxel_mm": (5.0, {"atlas", "space_mri", *REGISTER}),
+    "preprocess.registration.shrink_factors": ([4, 2, 2], REGISTER),
+    "preprocess.registration.smoothing_sigmas": ([2, 1, 1], REGISTER),
+    "preprocess.registration.iterations": ([90, 50, 25], REGISTER),
+    "preprocess.registration.sampling": (0.25, REGISTER),
+    "preprocess.registration.min_mask_dice": (0.7, REGISTER),
+    "slices.n_slices": (7, {"slices"}),
+    "slices.size": (64, {"slices"}),
+    "slices.min_brain_fraction": (0.1, {"slices"}),
+    "slices.scaling": ("per_volume", {"slices"}),
+    "slices.target_scaling": ("per_slice", {"slices"}),
+    "slices.context": (2, {"slices"}),
+    "slices.dtype": ("float16", {"slices"}),
+    **{
+        f"train.{k}": (v, TRAIN)
+        for k, v in {
+            "epochs": 2,
+            "epochs_decay": 1,
+            "batch_size": 2,
+            "lr": 2.0e-4,
+            "beta1": 0.6,
+            "lambda_l1": 50.0,
+            "lambda_ssim": 5.0,
+            "ngf": 16,
+            "ndf": 16,
+            "augment": False,
+            "seed": 1,
+            "precision": "fp32",
+        }.items()
+    },
+    # where and how a job runs, not what it computes
+    **{
+        f"train.{k}": (v, set())
+        for k, v in {
+            "checkpoint_every": 2,
+            "checkpoint_minutes": 5,
+            "device": "cpu",
+            "compile": "never",
+            "threads": 2,
+            "mem_mb": 3000,
+            "runtime_min": 30,
+        }.items()
+    },
+    # training gains the validation slices as inputs (to log validation scores): an input change
+    "train.validate_every": (1, set()),
+    "synthesis.uncertainty_shift_px": (1, {"predict"}),
+    "evaluate.alpha": (0.05, {"tables"}),
+    "evaluate.lateralisation_ai_percent": (4.0, {"regional_tables"}),
+    "evaluate.ceiling_draws": (6, {"mc_ceiling"}),
+    "evaluate.ceiling_seed": (1, {"mc_ceiling"}),
+    "siscom.z_threshold": (2.5, {"siscom"}),
+    "siscom.min_cluster_mm3": (400.0, {"siscom"}),
+    "siscom.pet_fwhm_mm": (8.0, {"siscom_cohort"}),
+    "siscom.bootstrap_resamples": (1000, {"siscom_summary"}),
+    "siscom.bootstrap_seed": (1, {"siscom_summary"}),
+    "siscom.confidence": (0.9, {"siscom_summary"}),
+}
+# Keys that choose *what* is studied (the data, the cohort, the conditions): they add or drop
+# jobs rather than change any; covered by the tests named.
+STRUCTURE = {
+    "bids_dir",
+    "out_dir",
+    "participant_label",
+    "exclude_participant_label",  # test_cohort
+    "inputs",
+    "splits.fractions",  # test_cohort, test_hospital_cohort
+    "simulate.enabled",
+    "simulate.n_train",
+    "simulate.n_test",
+    "simulate.n_validation",
+    "train.spaces",
+    "train.inputs",
+    "train.losses",
+    "train.compare_2d",
+    "train.seeds",  # above
+    "train.gpus",  # a job asking for a GPU cannot be scheduled on a machine without one
+    "evaluate.splits",
+    "evaluate.montage_subjects",
+    "evaluate.atlas",  # test_regions
+    "siscom.enabled",
+}
+# reasons Snakemake gives for a job that reruns because something upstream was remade
+UPSTREAM = ("Input files updated by another job", "Set of input files has changed")
+
+
+def config_leaves(node: dict, path: tuple = ()):
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            yield from config_leaves(value, (*path, key))
+        else:
+            yield ".".join((*path, key))
+
+
+def changed_config(key: str, value) -> str:
+    """A --config entry that changes one leaf, keeping the rest of TINY's entry for that section
+    (a --config section replaces the TINY one whole)."""
+    import yaml
+
+    tiny = {entry.split("=", 1)[0]: yaml.safe_load(entry.split("=", 1)[1]) for entry in TINY}
+    top, *rest = key.split(".")
+    section = json.loads(json.dumps(tiny.get(top, {})))
+    node = section
+    for part in rest[:-1]:
+        node = node.setdefault(part, {})
+    node[rest[-1]] = value
+    return f"{top}={json.dumps(section)}"
+
+
+def planned_jobs(dry: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    """(rule, reason) of every job a dry run plans."""
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    parts = re.split(r"^\s*(?:local)?rule (\w+):", dry.stdout + dry.stderr, flags=re.M)
+    out = []
+    for rule, body in zip(parts[1::2], parts[2::2], strict=True):
+        reason = re.search(r"^\s*reason: (.*)$", body, flags=re.M)
+        out.append((rule, reason.group(1) if reason else ""))
+    return out
+
+
+@pytest.mark.slow
+def test_every_config_key_reruns_only_the_jobs_that_use_it(finished_run):
+    """For every key of config.yaml, a dry run after changing it: the jobs whose params changed
+    are exactly those of the rules that use the key, and every other planned job is downstream
+    of them (its inputs are remade). A new key without an entry here fails the test."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import yaml
+
+    keys = set(config_leaves(yaml.safe_load((ROOT / "config.yaml").read_text())))
+    unlisted = {
+        k for k in keys - set(USES) if not any(k == s or k.startswith(f"{s}.") for s in STRUCTURE)
+    }
+    assert not unlisted, f"config keys without a rerun entry in USES or STRUCTURE: {unlisted}"
+
+    def plan(key):
+        value, _ = USES[key]
+        return key, planned_jobs(
+            snakemake(finished_run, "-n", config=(changed_config(key, value),))
+        )
+
+    problems = []
+    with ThreadPoolExecutor(2) as pool:
+        for key, jobs in pool.map(plan, sorted(USES)):
+            uses = USES[key][1]
+            by_params = {r for r, why in jobs if why.startswith("Params have changed")}
+            other = {(r, why[:60]) for r, why in jobs if r != "all"}
+            other = {
+                (r, why)
+                for r, why in other
+                if not why.startswith(("Params have changed", *UPSTREAM))
+            }
+            if by_params != uses:
+                problems.append(
+                    f"{key}: params changed in {sorted(by_params)}, uses {sorted(uses)}"
+                )
+            if other:
+                problems.append(f"{key}: jobs rerun for another reason: {sorted(other)}")
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.slow
 def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
     """A subject added later (split predict, no SPECT) gets preprocessed, sliced and predicted;

@@ -59,7 +59,7 @@ def skullstrip_job(smk) -> None:
         subject=smk.params.subject,
         modality=mod,
         backend=cfg["backend"],
-        frac=cfg["frac_mri"] if mod == "T1w" else cfg["frac_pet"],
+        frac=cfg["frac"],
         robust=cfg["robust"],
     )
     _brain_sidecars(smk, record)
