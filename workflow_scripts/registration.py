@@ -167,26 +167,14 @@ def resample(
 ) -> nib.Nifti1Image:
     """Apply ANTs transforms (fixed <- moving stack, antsApplyTransforms order) onto a grid.
     `code`: the NIfTI sform/qform code of the result (1 scanner anatomical, 4 MNI152).
-    `invert`: apply each (linear) transform inverted, e.g. to go from the MRI back to a scan."""
-    ants = _ants()
-    tmp = Path(tempfile.mkdtemp(prefix="spectsynth-rs-"))
-    try:
-        ref_a = to_ants(reference, tmp, "ref")
-        mov_a = ants.image_read(str(moving))
-        if transforms:
-            out = ants.apply_transforms(
-                fixed=ref_a,
-                moving=mov_a,
-                transformlist=list(transforms),
-                interpolator=interpolation,
-                whichtoinvert=[invert] * len(transforms),
-            )
-        else:
-            out = ants.resample_image_to_target(mov_a, ref_a, interp_type=interpolation)
-        img = from_ants(out, tmp, "out")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    data = np.asarray(img.dataobj, dtype=np.float32)
+    `invert`: apply each (linear) transform inverted, e.g. to go from the MRI back to a scan.
+    The transforms are linear, so scipy applies them as ITK would, without importing antspyx
+    (workflow_scripts/linear_resample.py: that import alone outweighs the resampling)."""
+    from workflow_scripts.linear_resample import resample_linear
+
+    data = resample_linear(
+        nib.load(moving), reference, transforms, interpolation=interpolation, invert=invert
+    )
     if np.issubdtype(np.dtype(dtype), np.integer):
         data = np.rint(data)
     else:
