@@ -63,7 +63,12 @@ def scene(tmp_path):
         [-2.0, 1.5, 3.0],
         [0.5, -1.0, 2.0],
     )
-    return {"image": str(image), "mask": str(mask), "reference": reference, "tx": [affine_tx, rigid]}
+    return {
+        "image": str(image),
+        "mask": str(mask),
+        "reference": reference,
+        "tx": [affine_tx, rigid],
+    }
 
 
 def _ants_resample(moving, reference, transforms, interpolation, invert=False) -> np.ndarray:
