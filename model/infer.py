@@ -49,8 +49,9 @@ def shift(a: np.ndarray, dx: int, dy: int, fill: float) -> np.ndarray:
 def synthesise_augmented(generator: nn.Module, x: np.ndarray, shift_px: int = 2) -> np.ndarray:
     """(passes, N, S, S) synthetic slices under test-time augmentation: the input mirrored or not,
     and moved by 0 or +-shift_px pixels along each in-plane axis (10 passes; 2 with shift_px 0),
-    each output moved back. Their spread is the uncertainty map: how much the synthesis depends
-    on where the anatomy lies in the window, the perturbations pix2pix trains with."""
+    each output moved back; pass 0 is the input unchanged (the synthesis itself). Their spread is
+    the uncertainty map: how much the synthesis depends on where the anatomy lies in the window,
+    the perturbations pix2pix trains with."""
     moves = [(0, 0)] + [m for d in (shift_px, -shift_px) for m in ((d, 0), (0, d)) if shift_px]
     passes = []
     for mirror in (False, True):

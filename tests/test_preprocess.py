@@ -140,6 +140,37 @@ def test_rigid_registration_landmark_error(subject, mod, tmp_path):
     assert record["mask_dice"] >= 0.85
 
 
+def test_moving_image_on_the_working_grid_keeps_accuracy(subject, tmp_path):
+    """moving_working_mm (the MRI -> template registration) registers a resampled copy of the
+    moving image: its voxel size is recorded and the transform still maps the subject's own
+    landmarks to where the simulator put them (here the 2 mm MRI onto its PET, at 3 mm)."""
+    root = subject["root"]
+    xfm = tmp_path / "mri_to_pet.mat"
+    reg.set_threads(1)
+    record = reg.register(
+        nib.load(root / "pet_brain.nii.gz"),
+        nib.load(root / "T1w_brain.nii.gz"),
+        xfm,
+        kind="Rigid",
+        cfg=CFG,
+        label="sub-05 T1w -> pet",
+        fixed_mask=nib.load(root / "pet_mask.nii.gz"),
+        moving_mask=nib.load(root / "T1w_mask.nii.gz"),
+        working_mm=3.0,
+        moving_working_mm=3.0,
+    )
+    assert record["voxel_mm"]["moving"] == pytest.approx(3.0)
+    truth = json.loads(
+        (truth_dir(subject["bids"], "05") / "sub-05_desc-truth_transforms.json").read_text()
+    )
+    w = {k: np.array(v["world_from_anatomy"]) for k, v in truth["images"].items()}
+    pts = landmarks(root / "T1w_mask.nii.gz")  # world points of the MRI ...
+    in_pet = (w["pet"] @ np.linalg.inv(w["T1w"]) @ np.c_[pts, np.ones(8)].T).T[:, :3]
+    # ... seen from the PET (the fixed space here) map back onto themselves
+    error = np.linalg.norm(reg.map_points(xfm, in_pet) - pts, axis=1).mean()
+    assert error <= 2.0, (error, record)
+
+
 def test_failed_registration_is_caught(subject, tmp_path):
     """A PET whose header halves its voxel size (a real archive fault) cannot be aligned by a
     rigid transform; the overlap check must stop it instead of shipping it."""

@@ -3,6 +3,8 @@ per-volume target (slices.py), and the whole-volume scores (volume_metrics.py)."
 
 from __future__ import annotations
 
+import json
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from skimage.metrics import structural_similarity
 from model.train import Condition
 from tests.conftest import write_subject_volumes
 from workflow_scripts.slices import RELATIVE_MAX, extract, load_slices, stack_input
-from workflow_scripts.synthesis import synthesise_subject, to_relative
+from workflow_scripts.synthesis import input_slices, synthesise_subject, to_relative
 from workflow_scripts.train_job import train_from_slices
 from workflow_scripts.volume_metrics import (
     plane_ssim,
@@ -228,3 +230,20 @@ def test_shift_moves_and_fills():
     b = shift(a, 1, 0, -1.0)
     assert (b[0, 0] == -1).all() and np.array_equal(b[0, 1:], a[0, :3])
     assert np.array_equal(shift(shift(a, 0, -2, 0.0), 0, 2, 0.0)[0, :, 2:], a[0, :, 2:])
+
+
+def test_synthesis_is_the_first_augmented_pass(trained, tmp_path):
+    """synthesise_subject takes the synthesis from test-time augmentation's pass 0 (one pass
+    fewer): it must be exactly the model applied to the unchanged input."""
+    from model.infer import load_generator, synthesise
+
+    vols = write_subject_volumes(tmp_path, "09", 9)
+    inputs = {"mri": vols["T1w"], "pet": vols["pet"]}
+    run = dict(subject="09", space="native", scaling="per_slice", shift_px=2)
+    result = synthesise_subject(trained, inputs, vols["brainmask"], **run)
+    meta = json.loads((trained / "train_config.json").read_text())
+    ss = input_slices(
+        inputs, vols["brainmask"], meta, **{k: run[k] for k in run if k != "shift_px"}
+    )
+    direct = synthesise(load_generator(trained), stack_input(ss, meta["condition"]["input"]))
+    assert result.pred.tobytes() == direct.tobytes()

@@ -140,6 +140,7 @@ def register_template_job(smk) -> None:
         fixed_mask=template_mask(template),
         moving_mask=nib.load(smk.input.mri_mask),
         working_mm=working_resolution(smk.params.grid),
+        moving_working_mm=working_resolution(smk.params.grid),
     )
     write_json(
         {

@@ -68,16 +68,9 @@ def template_brain(voxel_mm: float = 1.0) -> nib.Nifti1Image:
 
 
 def to_ants(img: nib.Nifti1Image, tmp: Path, name: str):
-    path = tmp / f"{name}.nii.gz"
+    path = tmp / f"{name}.nii"  # uncompressed: gzip of a 1 mm head costs ~1 s CPU, for nothing
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine), path)
     return _ants().image_read(str(path))
-
-
-def from_ants(image, tmp: Path, name: str) -> nib.Nifti1Image:
-    path = tmp / f"{name}.nii.gz"
-    _ants().image_write(image, str(path))
-    img = nib.load(path)
-    return nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
 
 
 def register(
@@ -91,12 +84,16 @@ def register(
     fixed_mask: nib.Nifti1Image,
     moving_mask: nib.Nifti1Image,
     working_mm: float | None = WORKING_MM,
+    moving_working_mm: float | None = None,
 ) -> dict:
     """Register moving to fixed (kind: Rigid | Affine) and write the ANTs transform.
 
     The similarity check warps the moving image's own brain mask onto the fixed grid; its Dice
     with the fixed brain mask must reach cfg['min_mask_dice'] (a registration that did not
     converge leaves the brains apart), else RegistrationError names the images.
+    `working_mm`: the fixed image is resampled to this grid when finer; `moving_working_mm`:
+    the same for the moving image (the MRI to the template: ANTs smooths and shrinks the moving
+    image at every level, which for a 1 mm head cost more than the optimisation).
     """
     ants = _ants()
     t0 = time.perf_counter()
@@ -108,6 +105,11 @@ def register(
                 fixed_a, (working_mm,) * 3, use_voxels=False, interp_type=0
             )
         moving_a = to_ants(moving, tmp, "moving")
+        if moving_working_mm and min(moving_a.spacing) < moving_working_mm - 1e-6:
+            moving_a = ants.resample_image(
+                moving_a, (moving_working_mm,) * 3, use_voxels=False, interp_type=0
+            )
+        spacing = (fixed_a.spacing, moving_a.spacing)  # the grids ANTs registers on
         reg = ants.registration(
             fixed=fixed_a,
             moving=moving_a,
@@ -137,7 +139,12 @@ def register(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     seconds = time.perf_counter() - t0
-    record = {"kind": kind, "mask_dice": round(overlap, 4), "seconds": round(seconds, 2)}
+    record = {
+        "kind": kind,
+        "mask_dice": round(overlap, 4),
+        "seconds": round(seconds, 2),
+        "voxel_mm": {"fixed": round(min(spacing[0]), 3), "moving": round(min(spacing[1]), 3)},
+    }
     log.info("%s: %s registration, brain-mask Dice %.3f, %.1f s", label, kind, overlap, seconds)
     if not overlap >= cfg["min_mask_dice"]:  # NaN (both masks empty) fails too
         Path(transform_out).unlink(missing_ok=True)
@@ -162,26 +169,14 @@ def resample(
 ) -> nib.Nifti1Image:
     """Apply ANTs transforms (fixed <- moving stack, antsApplyTransforms order) onto a grid.
     `code`: the NIfTI sform/qform code of the result (1 scanner anatomical, 4 MNI152).
-    `invert`: apply each (linear) transform inverted, e.g. to go from the MRI back to a scan."""
-    ants = _ants()
-    tmp = Path(tempfile.mkdtemp(prefix="spectsynth-rs-"))
-    try:
-        ref_a = to_ants(reference, tmp, "ref")
-        mov_a = ants.image_read(str(moving))
-        if transforms:
-            out = ants.apply_transforms(
-                fixed=ref_a,
-                moving=mov_a,
-                transformlist=list(transforms),
-                interpolator=interpolation,
-                whichtoinvert=[invert] * len(transforms),
-            )
-        else:
-            out = ants.resample_image_to_target(mov_a, ref_a, interp_type=interpolation)
-        img = from_ants(out, tmp, "out")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    data = np.asarray(img.dataobj, dtype=np.float32)
+    `invert`: apply each (linear) transform inverted, e.g. to go from the MRI back to a scan.
+    The transforms are linear, so scipy applies them as ITK would, without importing antspyx
+    (workflow_scripts/linear_resample.py: that import alone outweighs the resampling)."""
+    from workflow_scripts.linear_resample import resample_linear
+
+    data = resample_linear(
+        nib.load(moving), reference, transforms, interpolation=interpolation, invert=invert
+    )
     if np.issubdtype(np.dtype(dtype), np.integer):
         data = np.rint(data)
     else:

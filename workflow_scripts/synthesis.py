@@ -98,7 +98,7 @@ def synthesise_subject(
 ) -> Synthesis:
     """Synthesise a subject's whole-brain SPECT (see module doc). `scaling`: the input scaling
     the model was trained with (slices.scaling)."""
-    from model.infer import load_generator, synthesise, synthesise_augmented
+    from model.infer import load_generator, synthesise_augmented
 
     meta = model_meta(model_dir)
     ss = input_slices(volumes, brainmask, meta, subject=subject, space=space, scaling=scaling)
@@ -109,8 +109,8 @@ def synthesise_subject(
             f"{meta['in_channels']}"
         )
     generator = load_generator(model_dir)
-    pred = synthesise(generator, x)
     draws = synthesise_augmented(generator, x, shift_px)
+    pred = draws[0]  # the first pass is the input as it is: the synthesis itself
     # uptake is only defined in the brain (the MRI brain mask: an input, not the SPECT's mask)
     brain = np.asarray(nib.load(brainmask).dataobj) > 0
     rel = np.asarray(place_slices(to_relative(pred, meta["target_scaling"]), ss).dataobj) * brain
