@@ -397,3 +397,8 @@ class Layout:
             / f"sub-{subject}"
             / f"sub-{subject}_acq-interictal_space-T1w_desc-preproc_spect.nii.gz"
         )
+
+    # ---- per-rule benchmark table of the run (rules/benchmarks.smk) ----
+    def job_benchmarks(self) -> Path:
+        """Per rule: jobs, wall time, peak memory and CPU time, from every job's benchmark."""
+        return self.tables / "job_benchmarks.csv"
