@@ -91,7 +91,7 @@ def write_bench(path: Path, s: float, rss: str, cpu: float) -> Path:
     return path
 
 
-def test_rule_table_on_hand_made_benchmarks(tmp_path):
+def test_rule_table_on_hand_made_benchmarks(tmp_path, caplog):
     bench = tmp_path / "benchmarks"
     patterns = {"slow": rf"{bench}/slow/\w+\.tsv", "fast": rf"{bench}/fast/\w+\.tsv"}
     write_bench(bench / "slow" / "a.tsv", 10.0, "100.0", 8.0)
@@ -99,7 +99,10 @@ def test_rule_table_on_hand_made_benchmarks(tmp_path):
     write_bench(bench / "slow" / "c.tsv", 26.0, "NA", 15.0)  # too short to sample memory
     write_bench(bench / "fast" / "a.tsv", 1.0, "-", 0.5)
     own = write_bench(bench / "fast" / "self.tsv", 99.0, "9", 9.0)
-    table = rule_table(job_records(bench, patterns, skip=[own])).set_index("rule")
+    write_bench(bench / "gone" / "old.tsv", 50.0, "9", 9.0)  # a rule since removed
+    with caplog.at_level("WARNING"):
+        table = rule_table(job_records(bench, patterns, skip=[own])).set_index("rule")
+    assert "gone/old.tsv: no rule's benchmark pattern" in caplog.text
     assert list(table.index) == ["slow", "fast"]  # most wall time first
     slow, fast = table.loc["slow"], table.loc["fast"]
     assert (slow["jobs"], slow["total_s"], slow["median_s"], slow["max_s"]) == (3, 66, 26, 30)
@@ -155,3 +158,11 @@ def test_slurm_profile_sets_resources_of_existing_submitted_rules_only(workflow)
     assert not named & (local | {"train"})
     for rule, res in profile["set-resources"].items():
         assert res["mem_mb"] >= 1000 and res["mem_mb"] % 500 == 0 and res["runtime"] >= 5, rule
+
+
+def test_a_file_two_rules_could_write_is_an_error(tmp_path):
+    bench = tmp_path / "benchmarks"
+    write_bench(bench / "x" / "a.tsv", 1.0, "10", 1.0)
+    patterns = {"one": rf"{bench}/x/\w+\.tsv", "two": rf"{bench}/x/a\.tsv"}
+    with pytest.raises(ValueError, match=r"x/a\.tsv: 2 rules' \(one, two\)"):
+        job_records(bench, patterns)

@@ -12,6 +12,7 @@ sample has no memory figure ("NA" or "-", left empty here).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -19,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from workflow_scripts.nifti_io import write_text
+
+log = logging.getLogger(__name__)
 
 RULE_TABLE_COLUMNS = ["rule", "jobs", "total_s", "median_s", "max_s", "max_rss_mb", "cpu_s"]
 
@@ -64,15 +67,24 @@ def read_benchmark(path: Path) -> dict[str, float]:
 def job_records(
     bench_dir: Path, patterns: Mapping[str, str], skip: Iterable[str | Path] = ()
 ) -> pd.DataFrame:
-    """One row per benchmark file under bench_dir: rule, file, s, max_rss_mb, cpu_s."""
+    """One row per benchmark file under bench_dir: rule, file, s, max_rss_mb, cpu_s. A file no
+    rule writes (left by an earlier run whose rules or out_dir differed) is skipped, named in
+    the log; one that several rules could write is an error in the workflow."""
     skipped = {str(p) for p in skip}
     rows = []
     for f in sorted(Path(bench_dir).rglob("*.tsv")):
         if str(f) in skipped:
             continue
-        rows.append({"rule": rule_of(f, patterns), "file": str(f), **read_benchmark(f)})
+        try:
+            rule = rule_of(f, patterns)
+        except ValueError as err:
+            if any(re.fullmatch(pattern, str(f)) for pattern in patterns.values()):
+                raise
+            log.warning("skipped (not written by a rule of this workflow): %s", err)
+            continue
+        rows.append({"rule": rule, "file": str(f), **read_benchmark(f)})
     if not rows:
-        raise ValueError(f"{bench_dir}: no benchmark files")
+        raise ValueError(f"{bench_dir}: no benchmark files of this workflow's rules")
     return pd.DataFrame(rows)
 
 
