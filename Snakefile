@@ -41,9 +41,11 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/regions.smk"
 include: "rules/siscom.smk"
+include: "rules/benchmarks.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets,
+        L.job_benchmarks(),  # runs after every other job: it reads their benchmark files

@@ -109,6 +109,20 @@ def test_whole_study_outputs(finished_run):
 
 
 @pytest.mark.slow
+def test_job_benchmark_table_counts_every_job_of_the_run(finished_run):
+    """tables/job_benchmarks.csv (rule job_benchmarks, run last): one row per rule that ran, its
+    jobs summing to every benchmark file the run wrote but the table's own."""
+    out = finished_run / "out"
+    table = pd.read_csv(out / "tables" / "job_benchmarks.csv").set_index("rule")
+    files = [f for f in (out / "benchmarks").rglob("*.tsv") if f.parent.name != "job_benchmarks"]
+    assert table["jobs"].sum() == len(files)
+    # 2 spaces x 2 inputs x 1 loss + the 2D twin; 2 scored subjects x 5 conditions
+    assert table.loc["train", "jobs"] == 5 and table.loc["predict", "jobs"] == 2 * 5
+    assert {"skullstrip_t1w", "skullstrip_pet", "tables", "summary"} <= set(table.index)
+    assert (table["max_s"] >= table["median_s"]).all() and (table.loc["train", "max_s"] > 0)
+
+
+@pytest.mark.slow
 def test_synthetic_volume_lies_on_the_subjects_grid(finished_run):
     out = finished_run / "out"
     spect = out / "sub-03" / "spect"
@@ -178,6 +192,7 @@ def test_second_run_has_nothing_to_do_and_report_builds(finished_run):
     assert report.stat().st_size > 100_000
     # it opens on the landing page: the question and which numbers to trust
     assert "Which numbers to trust" in report.read_text(errors="replace")
+    assert "job_benchmarks.csv" in report.read_text(errors="replace")  # the per-rule table
 
 
 def planned_rules(dry: subprocess.CompletedProcess) -> set[str]:

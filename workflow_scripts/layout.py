@@ -441,3 +441,8 @@ class Layout:
     def seed_variance(self) -> Path:
         """Per condition and primary metric: each run's cohort mean, their mean and SD."""
         return self.tables / "seed_variance.csv"
+
+    # ---- per-rule benchmark table of the run (rules/benchmarks.smk) ----
+    def job_benchmarks(self) -> Path:
+        """Per rule: jobs, wall time, peak memory and CPU time, from every job's benchmark."""
+        return self.tables / "job_benchmarks.csv"
