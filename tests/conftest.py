@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -93,3 +94,15 @@ def make_slices(tmp_path):
         return files
 
     return make
+
+
+def absolute_imports(path: Path) -> list[tuple[str, int]]:
+    """(module, line) of every absolute import in a Python file, at any depth (lazy imports in
+    functions too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module, node.lineno))
+    return found

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
+
+from tests.conftest import absolute_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = ("workflow_scripts", "model")
@@ -33,19 +34,12 @@ def imported_distributions() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for package in CODE:
         for path in sorted((ROOT / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Import):
-                    names = [a.name for a in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names = [node.module]
-                else:
+            for name, _ in absolute_imports(path):
+                top = name.partition(".")[0]
+                if top in CODE or top in sys.stdlib_module_names or top == "__future__":
                     continue
-                for name in names:
-                    top = name.partition(".")[0]
-                    if top in CODE or top in sys.stdlib_module_names or top == "__future__":
-                        continue
-                    for dist in dists.get(top, [top]):
-                        found.setdefault(normalise(dist), set()).add(str(path.relative_to(ROOT)))
+                for dist in dists.get(top, [top]):
+                    found.setdefault(normalise(dist), set()).add(str(path.relative_to(ROOT)))
     return found
 
 

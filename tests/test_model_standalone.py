@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +11,18 @@ import yaml
 from model.data import SliceDataset
 from model.infer import load_generator, synthesise
 from model.train import Condition, train_condition
+from tests.conftest import absolute_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def workflow_imports(path: Path) -> list[str]:
     """`module:line` of every import of workflow_scripts (at any depth: lazy imports too)."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        else:
-            continue
-        found += [f"{n}:{node.lineno}" for n in names if n.partition(".")[0] == "workflow_scripts"]
-    return found
+    return [
+        f"{name}:{line}"
+        for name, line in absolute_imports(path)
+        if name.partition(".")[0] == "workflow_scripts"
+    ]
 
 
 def test_model_imports_nothing_of_the_workflow():
