@@ -219,21 +219,26 @@ def _primary_lines(volume: pd.DataFrame, ceiling: pd.DataFrame) -> list[str]:
     return lines
 
 
-def without_twins(volume: pd.DataFrame) -> pd.DataFrame:
-    """The volume table without the 2D twins (context 0 beside 2.5D conditions): the tests
-    compare conditions of one context, as Table 4 does."""
+def _twin_rows(volume: pd.DataFrame) -> pd.Series:
+    """Rows of 2D twins (context 0 beside 2.5D conditions); none when all share one context."""
     if "context" not in volume or volume["context"].nunique() < 2:
-        return volume
-    return volume[volume["context"] != 0]
+        return pd.Series(False, index=volume.index)
+    return volume["context"] == 0
+
+
+def without_twins(volume: pd.DataFrame) -> pd.DataFrame:
+    """The volume table without the 2D twins: the tests compare conditions of one context, as
+    Table 4 does."""
+    return volume[~_twin_rows(volume)]
 
 
 def _label_twins(volume: pd.DataFrame) -> pd.DataFrame:
-    """2D twins (context 0 beside 2.5D conditions) get their own loss label, so they are not
-    pooled with the 2.5D condition of the same input and loss."""
-    if "context" not in volume or volume["context"].nunique() < 2:
+    """2D twins get their own loss label, so they are not pooled with the 2.5D condition of the
+    same input and loss."""
+    twin = _twin_rows(volume)
+    if not twin.any():
         return volume
     volume = volume.copy()
-    twin = volume["context"] == 0
     volume.loc[twin, "loss"] = volume.loc[twin, "loss"] + " (2D twin)"
     return volume
 
