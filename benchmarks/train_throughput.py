@@ -46,7 +46,13 @@ from model.device import (
     cuda_capability,
 )
 from model.networks import PatchDiscriminator, UNetGenerator, init_weights
-from model.train import Pix2PixStep, compile_or_eager, save_checkpoint, use_compile
+from model.train import (
+    Pix2PixStep,
+    compile_or_eager,
+    make_optimizers,
+    save_checkpoint,
+    use_compile,
+)
 
 CFG = {"lambda_l1": 100.0, "lambda_ssim": 10.0}
 PAPER_STEPS_PER_EPOCH = 3000 // 8
@@ -91,8 +97,7 @@ def make_step(size: int, device: torch.device, precision: str, ngf: int = 64) ->
     d = init_weights(PatchDiscriminator(2, ngf)).to(device)
     if device.type == "cuda":
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
-    opt_g = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    opt_g, opt_d = make_optimizers(g, d, 1e-4, 0.5)
     dtype = AUTOCAST_DTYPES[precision]
     step = Pix2PixStep(g, d, opt_g, opt_d, CFG, use_ssim=False, dtype=dtype)
     if use_compile({"compile": "auto"}, device):  # as training does by default

@@ -85,6 +85,18 @@ def build_networks(cond: Condition, size: int, cfg: dict) -> tuple[nn.Module, nn
     return g, d
 
 
+def make_optimizers(
+    g: nn.Module, d: nn.Module, lr: float, beta1: float
+) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """pix2pix's Adam (beta2 0.999) for G and D. Fused: one kernel per step instead of a loop of
+    small ops per parameter (the same update; 1.16x the demo's whole CPU training step)."""
+    fused = next(g.parameters()).device.type in ("cpu", "cuda")
+    return (
+        torch.optim.Adam(g.parameters(), lr=lr, betas=(beta1, 0.999), fused=fused),
+        torch.optim.Adam(d.parameters(), lr=lr, betas=(beta1, 0.999), fused=fused),
+    )
+
+
 def fingerprint(cond: Condition, cfg: dict, subjects: list[str], size: int) -> str:
     """What a checkpoint must match to be resumed (the epoch count may grow)."""
     keys = (
@@ -200,8 +212,7 @@ def train_condition(
     g, d = g.to(device), d.to(device)
     if device.type == "cuda":
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], 0.999))
+    opt_g, opt_d = make_optimizers(g, d, cfg["lr"], cfg["beta1"])
     step = Pix2PixStep(g, d, opt_g, opt_d, cfg, use_ssim=cond.loss == "l1_bce_ssim", dtype=dtype)
     fp = fingerprint(cond, cfg, subjects, size)
     resume_path = model_dir / "resume" / "last.pt"
