@@ -22,7 +22,12 @@ from workflow_scripts import registration as reg
 from workflow_scripts.layout import Layout
 from workflow_scripts.masks import dice
 from workflow_scripts.nifti_io import save_nifti
-from workflow_scripts.preprocess import reorient, study_grid, template_mask, working_resolution
+from workflow_scripts.preprocess import (
+    reorient,
+    study_grid,
+    template_files,
+    working_resolution,
+)
 from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir
 from workflow_scripts.simulation_truth import read_truth
 from workflow_scripts.skullstrip import skull_strip
@@ -139,7 +144,8 @@ def run(threads: int, skip_default: bool) -> None:
                 work / f"{mod}.mat", mod, truth, work / "T1w_mask.nii.gz"
             )
         times[f"native registrations PET+SPECT ({label})"] = t_native
-        template = reg.template_brain(2.0)
+        template_files(work / "mni_t1w.nii.gz", work / "mni_mask.nii.gz")
+        template = nib.load(work / "mni_t1w.nii.gz")
         timed(
             times,
             f"template affine MRI->MNI ({label})",
@@ -150,12 +156,13 @@ def run(threads: int, skip_default: bool) -> None:
             kind="Affine",
             cfg=cfg["preprocess"]["registration"],
             label="mni",
-            fixed_mask=template_mask(template),
+            fixed_mask=nib.load(work / "mni_mask.nii.gz"),
             moving_mask=fixed_mask,
             working_mm=working,
         )
         for space in ("native", "template"):
-            grid = study_grid(space, grid_cfg, str(work / "T1w_mask.nii.gz"))
+            centre = "mni_mask" if space == "template" else "T1w_mask"
+            grid = study_grid(grid_cfg, str(work / f"{centre}.nii.gz"))
             for mod in ("T1w", "pet", "spect"):
                 xfms = ([str(work / "mni.mat")] if space == "template" else []) + (
                     [str(work / f"{mod}.mat")] if mod != "T1w" else []

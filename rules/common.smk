@@ -209,6 +209,11 @@ def preprocess_targets():
 # --- preprocessing input functions ---
 
 
+def grid_mask(subject, space):
+    """The brain mask a space's grid is centred on: the subject's MRI brain, or the template's."""
+    return L.template_mask() if space == TEMPLATE else brain_mask(subject, "t1w")
+
+
 def space_inputs(role):
     """Inputs of resampling a role's image into a space: image, its mask, and the transforms."""
 
@@ -220,7 +225,7 @@ def space_inputs(role):
                 if role == "ictal"
                 else brain(subject, role)
             ),
-            "mri_mask": brain_mask(subject, "t1w"),
+            "grid_mask": grid_mask(subject, w.space),
         }
         if role in ("t1w", "spect"):
             d["mask"] = brain_mask(subject, role)
@@ -596,7 +601,7 @@ def ceiling_inputs(w):
     s = w.subject
     d = {
         "expected": L.simulation_noiseless(s),
-        "mri_mask": brain_mask(s, "t1w"),
+        "grid_mask": grid_mask(s, w.space),
         "xfm": L.to_mri_xfm(prefix(s, "spect")),
         "slices": L.slices(s, w.space),
         "real": space_image(s, "spect", w.space),

@@ -206,10 +206,32 @@ rule register_to_mri:
         "../workflow_scripts/entry.py"
 
 
+rule template_files:
+    output:
+        t1w=L.template_t1w(),
+        mask=L.template_mask(),
+    log:
+        L.log("template_files", "template_files"),
+    benchmark:
+        L.benchmark("template_files", "template_files")
+    conda:
+        "../envs/ants.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        entry="workflow_scripts.preprocess:template_job",
+    script:
+        "../workflow_scripts/entry.py"
+
+
 rule register_to_template:
     input:
         mri=L.brain(suffix="T1w"),
         mri_mask=L.brain_mask(),
+        template=L.template_t1w(),
+        template_mask=L.template_mask(),
     output:
         xfm=L.to_template_xfm(),
         json=L.sidecar(L.to_template_xfm()),

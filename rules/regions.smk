@@ -10,6 +10,7 @@ localrules:
 rule atlas:
     input:
         user_atlas_files(),
+        grid_mask=L.template_mask(),
     output:
         image=L.atlas(),
         labels=L.atlas("tsv"),

@@ -229,3 +229,24 @@ def test_fsl_backend_command_line_and_auto_choice(tmp_path, monkeypatch):
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}/usr/bin")
     assert resolve_backend("auto") == "fsl"
+
+
+def test_template_files_are_nilearns_template_and_mask(tmp_path):
+    """Template-space jobs read rule template_files' two files instead of importing nilearn:
+    they must hold exactly what nilearn loads (values, dtype, grid), so nothing downstream moves."""
+    from workflow_scripts.preprocess import study_grid, template_files, template_mask
+
+    template_files(tmp_path / "t1w.nii.gz", tmp_path / "mask.nii.gz")
+    expected = reg.template_brain(2.0)
+    for written, want in (
+        (nib.load(tmp_path / "t1w.nii.gz"), expected),
+        (nib.load(tmp_path / "mask.nii.gz"), template_mask(expected)),
+    ):
+        assert np.asanyarray(written.dataobj).dtype == np.asanyarray(want.dataobj).dtype
+        assert np.array_equal(np.asanyarray(written.dataobj), np.asanyarray(want.dataobj))
+        assert np.array_equal(written.affine, want.affine)
+        assert int(written.header["sform_code"]) == 4  # MNI152
+    # the template grid is centred on the template's brain, as nilearn's mask places it
+    grid = study_grid({"shape": [64, 64, 48], "voxel_mm": 3.0}, str(tmp_path / "mask.nii.gz"))
+    centre = reg.mask_centroid(template_mask(expected))
+    assert np.allclose(nib.affines.apply_affine(grid.affine, [31.5, 31.5, 23.5]), centre)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from workflow_scripts import registration as reg
-from workflow_scripts.preprocess import study_grid
+from workflow_scripts.preprocess import study_grid, template_files
 from workflow_scripts.regions import (
     REGIONS,
     AtlasError,
@@ -27,15 +27,23 @@ TINY_GRID = {"shape": [32, 32, 24], "voxel_mm": 6.0}  # tests/test_workflow_e2e.
 
 
 @pytest.fixture(scope="module")
-def demo_atlas():
-    grid = study_grid("template", DEMO_GRID)
+def template_mask(tmp_path_factory) -> str:
+    """The template brain mask the template grid is centred on, as rule template_files writes it."""
+    folder = tmp_path_factory.mktemp("templates")
+    template_files(folder / "t1w.nii.gz", folder / "mask.nii.gz")
+    return str(folder / "mask.nii.gz")
+
+
+@pytest.fixture(scope="module")
+def demo_atlas(template_mask):
+    grid = study_grid(DEMO_GRID, template_mask)
     img, table = build_atlas(grid)
     return np.asarray(img.dataobj), img.affine, table
 
 
 @pytest.mark.parametrize("grid", [DEMO_GRID, TINY_GRID])
-def test_every_builtin_label_has_voxels(grid):
-    img, table = build_atlas(study_grid("template", grid))
+def test_every_builtin_label_has_voxels(grid, template_mask):
+    img, table = build_atlas(study_grid(grid, template_mask))
     labels = np.asarray(img.dataobj)
     assert len(table) == 2 * len(REGIONS)
     assert set(np.unique(labels)) == {0, *table["index"]}

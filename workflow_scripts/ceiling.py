@@ -127,7 +127,7 @@ def ceiling_job(smk) -> None:
     """Snakemake entry (rule mc_ceiling), one subject and space: slice and volume scores of the
     Monte Carlo ceiling against the subject's real SPECT."""
     from workflow_scripts import registration as reg
-    from workflow_scripts.layout import SPACE_NAME, TEMPLATE
+    from workflow_scripts.layout import TEMPLATE
     from workflow_scripts.nifti_io import write_text
     from workflow_scripts.predict import load_float, scored_tables, scoring_mask
     from workflow_scripts.preprocess import study_grid
@@ -142,7 +142,7 @@ def ceiling_job(smk) -> None:
     expected = np.asarray(expected_img.dataobj, dtype=np.float64)
     if not np.isfinite(expected).all() or expected.max() <= 0:
         raise ValueError(f"sub-{subject} {smk.input.expected}: no positive finite expectation")
-    grid = study_grid(SPACE_NAME[label], smk.params.grid, smk.input.mri_mask)
+    grid = study_grid(smk.params.grid, smk.input.grid_mask)
     transforms = ([smk.input.template_xfm] if label == TEMPLATE else []) + [smk.input.xfm]
     brain = load_float(smk.input.brainmask) > 0
     with tempfile.TemporaryDirectory(prefix="spectsynth-ceiling-") as tmp:

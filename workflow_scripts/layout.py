@@ -8,7 +8,8 @@ Output folder (``out_dir``) is a BIDS-Derivatives dataset::
         sub-<label>[_ses-<label>][_acq-<ictal|interictal>]_<desc-...|space-...|from-...>_<suffix>
     sub-<label>/spect/                              synthetic SPECT (subject level: it is made
         sub-<label>_acq-interictal_space-<space>_desc-<condition>_spect.nii.gz   from MRI/PET)
-    slices/ models/ metrics/ tables/ figures/ qc/ siscom/ inputs/ logs/ benchmarks/
+    slices/ models/ metrics/ tables/ figures/ qc/ siscom/ inputs/ logs/ benchmarks/ regions/
+    templates/ (MNI152 at 2 mm, from nilearn)
                                                     work files and group results (.bidsignore)
 
 An *image prefix* (wildcard ``prefix``) names one input image of one subject, e.g.
@@ -227,7 +228,16 @@ class Layout:
 
     WORK_FOLDERS = ("slices", "models", "metrics", "tables", "figures", "qc", "siscom")
     WORK_FOLDERS += ("inputs", "logs", "benchmarks")
-    WORK_FOLDERS += ("regions",)
+    WORK_FOLDERS += ("regions", "templates")
+
+    # ---- the template (nilearn's MNI152 at 2 mm), written once per run ----
+    def template_t1w(self) -> Path:
+        """The MNI152 brain T1 at 2 mm: the fixed image of MRI -> template registration."""
+        return self.out / "templates" / f"tpl-{TEMPLATE}_res-02_T1w.nii.gz"
+
+    def template_mask(self) -> Path:
+        """The MNI152 brain mask on the 2 mm template's grid: centres the template space grid."""
+        return self.out / "templates" / f"tpl-{TEMPLATE}_res-02_desc-brain_mask.nii.gz"
 
     def description(self) -> Path:
         return self.out / "dataset_description.json"

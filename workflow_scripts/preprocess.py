@@ -7,6 +7,7 @@ plain functions of reorient/skullstrip/spect_mask/registration, which the tests 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -129,15 +130,14 @@ def register_template_job(smk) -> None:
     """Affine MRI -> MNI152 (nilearn's ICBM 2009 brain)."""
     reg.set_threads(smk.threads)
     s = smk.params.subject
-    template = reg.template_brain(2.0)
     record = reg.register(
-        template,
+        nib.load(smk.input.template),
         nib.load(smk.input.mri),
         smk.output.xfm,
         kind="Affine",
         cfg=smk.params.registration,
         label=f"sub-{s} T1w -> MNI152 ({smk.input.mri})",
-        fixed_mask=template_mask(template),
+        fixed_mask=nib.load(smk.input.template_mask),
         moving_mask=nib.load(smk.input.mri_mask),
         working_mm=working_resolution(smk.params.grid),
         moving_working_mm=working_resolution(smk.params.grid),
@@ -164,20 +164,32 @@ def template_mask(template: nib.Nifti1Image) -> nib.Nifti1Image:
     return nib.Nifti1Image((np.asarray(mask.dataobj) > 0.5).astype(np.uint8), mask.affine)
 
 
-def study_grid(space: str, grid_cfg: dict, mri_mask: str | None = None) -> nib.Nifti1Image:
-    """The grid of a space: native is centred on the subject's MRI brain, template on MNI's."""
-    if space == "native":
-        centre = reg.mask_centroid(nib.load(mri_mask))
-    else:
-        centre = reg.mask_centroid(template_mask(reg.template_brain(2.0)))
+def study_grid(grid_cfg: dict, centre_mask: str) -> nib.Nifti1Image:
+    """A space's grid, centred on a brain mask: the subject's MRI brain (native) or the
+    template's (template, `template_files`)."""
+    centre = reg.mask_centroid(nib.load(centre_mask))
     return reg.grid_image(centre, grid_cfg["shape"], grid_cfg["voxel_mm"])
+
+
+def template_files(t1w_out: str | Path, mask_out: str | Path) -> None:
+    """Write nilearn's MNI152 brain T1 at 2 mm and its brain mask once, as they load (same
+    dtype), so that template-space jobs read two small files instead of importing nilearn."""
+    template = reg.template_brain(2.0)
+    save_nifti(np.asanyarray(template.dataobj), t1w_out, affine=template.affine, code=4)
+    mask = template_mask(template)
+    save_nifti(np.asanyarray(mask.dataobj), mask_out, affine=mask.affine, code=4)
+
+
+def template_job(smk) -> None:
+    """Snakemake entry (rule template_files)."""
+    template_files(smk.output.t1w, smk.output.mask)
 
 
 def space_job(smk) -> None:
     """Resample one modality (and its mask) onto a space's grid through its transforms."""
     reg.set_threads(smk.threads)
     space, mod, label = smk.params.space_name, smk.params.modality, smk.wildcards.space
-    grid = study_grid(space, smk.params.grid, smk.input.mri_mask)
+    grid = study_grid(smk.params.grid, smk.input.grid_mask)
     to_mri = [smk.input.xfm] if "xfm" in smk.input.keys() else []
     to_mni = [smk.input.template_xfm] if space == "template" else []
     transforms = to_mni + to_mri  # antsApplyTransforms order: last is applied first

@@ -288,7 +288,7 @@ def atlas_job(smk) -> None:
     from workflow_scripts.layout import TEMPLATE, XFORM_CODE
     from workflow_scripts.preprocess import study_grid
 
-    grid = study_grid("template", smk.params.grid)
+    grid = study_grid(smk.params.grid, smk.input.grid_mask)
     # a --config override spells an empty entry as text
     user = {
         k: (None if str(v).lower() in ("", "null", "none") else v)
