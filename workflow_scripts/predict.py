@@ -82,6 +82,7 @@ def predict_job(smk) -> None:
         .relative_to(dataset_root(smk.output.volume))
         .as_posix(),
         "WeightsSHA256": sha256(smk.input.weights),
+        "Precision": result.precision,
     }
     units = "uptake relative to the mean over the MRI brain mask (brain mean = 1)"
     if meta["target_scaling"] == "per_slice":

@@ -42,6 +42,7 @@ class Synthesis:
     sd: nib.Nifti1Image  # standard deviation over test-time augmentations, same units
     pred: np.ndarray  # (N, S, S) raw model output in [-1, 1]
     z: np.ndarray  # (N,) axial indices synthesised
+    precision: str  # what the generator ran at (model.infer.inference_precision)
 
 
 def model_meta(model_dir: str | Path) -> dict:
@@ -98,7 +99,7 @@ def synthesise_subject(
 ) -> Synthesis:
     """Synthesise a subject's whole-brain SPECT (see module doc). `scaling`: the input scaling
     the model was trained with (slices.scaling)."""
-    from model.infer import load_generator, synthesise_augmented
+    from model.infer import inference_precision, load_generator, synthesise_augmented
 
     meta = model_meta(model_dir)
     ss = input_slices(volumes, brainmask, meta, subject=subject, space=space, scaling=scaling)
@@ -109,7 +110,8 @@ def synthesise_subject(
             f"{meta['in_channels']}"
         )
     generator = load_generator(model_dir)
-    draws = synthesise_augmented(generator, x, shift_px)
+    precision = inference_precision(meta["run"]["precision"][-1])
+    draws = synthesise_augmented(generator, x, shift_px, precision)
     pred = draws[0]  # the first pass is the input as it is: the synthesis itself
     # uptake is only defined in the brain (the MRI brain mask: an input, not the SPECT's mask)
     brain = np.asarray(nib.load(brainmask).dataobj) > 0
@@ -123,11 +125,12 @@ def synthesise_subject(
     volume = nib.Nifti1Image((rel / norm).astype(np.float32), affine)
     sd_img = nib.Nifti1Image((sd / norm).astype(np.float32), affine)
     log.info(
-        "sub-%s: %d slices (z %d-%d) synthesised, %d augmented passes for the uncertainty",
+        "sub-%s: %d slices (z %d-%d) synthesised at %s, %d augmented passes for the uncertainty",
         subject,
         len(ss.z),
         ss.z.min(),
         ss.z.max(),
+        precision,
         len(draws),
     )
-    return Synthesis(volume, sd_img, pred, np.asarray(ss.z))
+    return Synthesis(volume, sd_img, pred, np.asarray(ss.z), precision)
