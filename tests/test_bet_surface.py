@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import shutil
+import subprocess
+import sys
 import warnings
 
 import nibabel as nib
@@ -144,3 +148,18 @@ def test_mask_clips_a_surface_past_the_image_edge():
     ours = bs.surface_mask(lib.vertices, lib.faces, lib.shape).astype(bool)
     assert theirs[0, 0, 0] and ours[0, 0, 0]
     assert dice(ours, theirs) >= 0.995
+
+
+def test_runs_where_no_numba_cache_can_be_written(tmp_path):
+    """A read-only install with no writable cache folder: compiled per process, not an error."""
+    shutil.copy(bs.__file__, tmp_path / "bet_surface.py")
+    (tmp_path / "__pycache__").write_text("")  # a file: no cache next to the module
+    (tmp_path / "blocked").write_text("")  # nor in the user's cache folder
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "blocked" / "cache")}
+    env.pop("NUMBA_CACHE_DIR", None)
+    code = "import bet_surface as b; print(b._nearest(2.5), b._nearest(-0.5), b._nearest(2.6))"
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["2", "-1", "3"]

@@ -8,14 +8,14 @@ samples) and voxelises the final surface with trimesh's subdivide_to_size; here 
 per iteration walks the lines in place, and the mask is sampled straight off the triangles.
 Floating-point expressions follow the library's so the surfaces agree to rounding error.
 
-Kernels are compiled with `cache=True` (cache next to this module; numba falls back silently
-when that folder is read-only, and its cache files are written atomically, so parallel jobs
-starting together are safe).
+Kernels are cached on disk (see `_jit`); numba writes its cache files atomically, so parallel
+jobs starting together are safe.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import nibabel as nib
 import numba
@@ -30,7 +30,19 @@ from scipy import ndimage
 _MAX_EDGE = 0.5
 
 
-@numba.njit(cache=True)
+def _jit(func: Callable) -> Callable:
+    """numba.njit with its on-disk cache: next to this module, else the user's cache folder
+    (numba's own fallback). Where neither can be written (a read-only install with no writable
+    home) numba refuses cache=True outright; compile per process there instead of failing."""
+    try:
+        return numba.njit(cache=True)(func)
+    except RuntimeError as err:
+        if "no locator available" not in str(err):
+            raise
+        return numba.njit(func)
+
+
+@_jit
 def _nearest(x: float) -> int:
     """The library's closest integer point, per axis: ties go to the lower integer (its search
     visits floor before ceil and keeps the first of equal distances)."""
@@ -38,7 +50,7 @@ def _nearest(x: float) -> int:
     return int(f + 1.0) if x - f > 0.5 else int(f)
 
 
-@numba.njit(cache=True)
+@_jit
 def _sample(data: np.ndarray, i: int, j: int, k: int) -> float:
     # The library indexes with raw line points: negative indices wrap (numba semantics); past the
     # far edge it reads out of bounds, which we clamp to the edge instead.
@@ -55,7 +67,7 @@ def _sample(data: np.ndarray, i: int, j: int, k: int) -> float:
     return data[i, j, k]
 
 
-@numba.njit(cache=True)
+@_jit
 def _line_extreme(
     data: np.ndarray,
     x: int,
@@ -113,7 +125,7 @@ def _line_extreme(
     return best
 
 
-@numba.njit(cache=True)
+@_jit
 def deformation_step(
     data: np.ndarray,
     vertices: np.ndarray,
@@ -177,7 +189,7 @@ def deformation_step(
         u[i, 2] = 0.5 * (sz - snz) + f2 * snz + f3 * nz
 
 
-@numba.njit(cache=True)
+@_jit
 def _face_geometry(
     vertices: np.ndarray, faces: np.ndarray, face_normals: np.ndarray, cosines: np.ndarray
 ) -> None:
@@ -207,7 +219,7 @@ def _face_geometry(
         cosines[1, f] = min(max(-ux * wx + -uy * wy + -uz * wz, -1.0), 1.0)
 
 
-@numba.njit(cache=True)
+@_jit
 def _vertex_geometry(
     vertices: np.ndarray,
     vertex_faces: np.ndarray,
@@ -271,7 +283,7 @@ def _vertex_geometry(
     return total / vertices.shape[0]
 
 
-@numba.njit(cache=True)
+@_jit
 def _mark_surface(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray, box: np.ndarray):
     """Set the voxels (rounded half to even, as trimesh) of points sampled on every triangle on a
     barycentric grid of 2^k steps per edge, k the fewest halvings that bring its longest edge to
