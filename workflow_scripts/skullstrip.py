@@ -54,7 +54,8 @@ class PythonBETOutputSpec(TraitedSpec):
 
 
 class PythonBET(BaseInterface):
-    """BET's surface-evolution algorithm (Smith 2002) as implemented by `brainextractor`."""
+    """BET's surface-evolution algorithm (Smith 2002) as implemented by `brainextractor`, run by
+    its fast subclass (workflow_scripts.bet_surface: the same surface, several times faster)."""
 
     input_spec = PythonBETInputSpec
     output_spec = PythonBETOutputSpec
@@ -64,12 +65,12 @@ class PythonBET(BaseInterface):
         return out.with_name(out.name.replace(".nii.gz", "_mask.nii.gz"))
 
     def _run_interface(self, runtime):
-        from brainextractor import BrainExtractor
+        from workflow_scripts.bet_surface import FastBrainExtractor
 
         img = nib.load(self.inputs.in_file)
         data = np.asarray(img.dataobj, dtype=np.float32)
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints every iteration
-            extractor = BrainExtractor(nib.Nifti1Image(data, img.affine), bt=self.inputs.frac)
+        with contextlib.redirect_stdout(io.StringIO()):  # the library prints progress
+            extractor = FastBrainExtractor(nib.Nifti1Image(data, img.affine), bt=self.inputs.frac)
             extractor.run(iterations=self.inputs.iterations)
             mask = extractor.compute_mask().astype(bool)
         save_nifti((data * mask).astype(np.float32), self.inputs.out_file, affine=img.affine)
