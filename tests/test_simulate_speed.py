@@ -4,11 +4,20 @@ The replaced implementations are kept here, only as references: the cortex mask 
 erosion/dilation, the focus blob as exp() of a distance volume, and sampling that warps every
 voxel through the displacement field. Grids at voxel_scale=3 are sampled exactly (the warp
 subgrid is every voxel); a small 1 mm grid checks the interpolated warp at its default spacing.
+
+A subject simulated from the head model file (rule simulate_template) is byte for byte the
+subject that builds its head model in process.
 """
 
 from __future__ import annotations
 
+import filecmp
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from workflow_scripts.simulate.anatomy import (
@@ -17,6 +26,8 @@ from workflow_scripts.simulate.anatomy import (
     SCALP_MM,
     SKULL_MM,
     cortex_mask,
+    load_template,
+    save_template,
     template_head,
 )
 from workflow_scripts.simulate.modalities import (
@@ -30,6 +41,7 @@ from workflow_scripts.simulate.modalities import (
     subject_tissues,
     template_coordinates,
 )
+from workflow_scripts.simulate.subject import simulate_subject
 
 SCALE = 3.0
 
@@ -132,3 +144,60 @@ def test_interpolated_warp_stays_within_its_stated_tolerance():
     # exact where the subgrid is every voxel
     exact = template_coordinates(head, model, fine, stride_mm=1.0)
     np.testing.assert_allclose(exact, old, atol=1e-3)
+
+
+def written_files(root: Path) -> dict[str, Path]:
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def template_file(tmp_path_factory) -> Path:
+    return save_template(tmp_path_factory.mktemp("template") / "template_head.npz", SCALE)
+
+
+def test_template_file_holds_the_head_model_bit_for_bit(template_file):
+    head, cortex = load_template(template_file, SCALE)
+    built = template_head(SCALE)
+    np.testing.assert_array_equal(head.affine, built.affine)
+    assert head.brain.dtype == bool and np.array_equal(head.brain, built.brain)
+    assert np.array_equal(cortex, cortex_mask(SCALE))
+    assert head.tissues.keys() == built.tissues.keys()
+    for name, tissue in built.tissues.items():
+        got = head.tissues[name]
+        assert got.dtype == tissue.dtype and got.tobytes() == tissue.tobytes(), name
+    with pytest.raises(ValueError, match="mm voxels"):
+        load_template(template_file, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("subject", "split", "seed"), [("01", "train", 31), ("02", "validation", 32)]
+)
+def test_subject_from_the_template_file_is_byte_identical(
+    tmp_path, template_file, subject, split, seed
+):
+    """Every file (images, masks, noiseless SPECT, truth, sidecars, QC) is the same whether the
+    head model is built in process or read from the file; a validation subject has a cavity."""
+    truths = {}
+    for how, template in (("built", None), ("file", template_file)):
+        bids = tmp_path / how
+        truths[how] = simulate_subject(
+            subject, split, seed, bids, voxel_scale=SCALE, qc_png=bids / "qc.png", template=template
+        )
+    assert truths["built"] == truths["file"]
+    built, loaded = written_files(tmp_path / "built"), written_files(tmp_path / "file")
+    assert built.keys() == loaded.keys() and len(built) >= 15
+    differ = [n for n in built if not filecmp.cmp(built[n], loaded[n], shallow=False)]
+    assert not differ, f"differ: {differ}"
+
+
+def test_subject_job_with_the_template_file_does_not_import_nilearn(tmp_path, template_file):
+    code = (
+        "import sys\n"
+        "from workflow_scripts.simulate.subject import simulate_subject\n"
+        f"simulate_subject('03', 'test', 5, {str(tmp_path)!r}, voxel_scale={SCALE}, "
+        f"template={str(template_file)!r})\n"
+        "assert 'nilearn' not in sys.modules, 'nilearn was imported'\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert run.returncode == 0, run.stderr[-2000:]

@@ -8,6 +8,7 @@ image m's scanner world (see anatomy.py for the frames).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -16,10 +17,9 @@ from scipy.spatial.transform import Rotation
 from workflow_scripts.simulate.anatomy import (
     Deformation,
     TemplateHead,
-    cortex_mask,
+    head_model,
     random_deformation,
     smooth_field,
-    template_head,
 )
 from workflow_scripts.simulate.effects import DrawnEffects, EffectSettings, draw_effects
 from workflow_scripts.simulate.tracer_regions import grey_matter_factor
@@ -129,15 +129,17 @@ def draw_subject(
     voxel_scale: float = 1.0,
     ictal: bool = True,
     effects: EffectSettings | None = None,
+    template: str | Path | None = None,
 ) -> tuple[SubjectModel, TemplateHead]:
     """Draw a subject's warp, regional factors, focus, cavity and image grids from its seed.
 
     The effect sizes come from a second stream of the same seed, so changing their settings
-    leaves the subject's anatomy, focus site, cavity and poses as they were.
+    leaves the subject's anatomy, focus site, cavity and poses as they were. `template`: the
+    head model file of this voxel_scale (anatomy.save_template); None builds it here.
     """
     settings = effects or EffectSettings()
     rng = np.random.default_rng(seed)
-    head = template_head(float(voxel_scale))
+    head, cortex = head_model(float(voxel_scale), template)
     deformation = random_deformation(rng, head)
     # Regional factors on a coarse grid (smooth over ~2-3 cm), then upsampled.
     coarse = tuple(max(4, s // 4) for s in head.shape)
@@ -146,8 +148,7 @@ def draw_subject(
     pet_only = smooth_field(rng, coarse, sigma, 0.05)
     spect_only = smooth_field(rng, coarse, sigma, 0.05)
     zoom = [s / c for s, c in zip(head.shape, coarse, strict=True)]
-    # Focus in cerebral cortical grey matter, away from the brain's deep centre.
-    cortex = cortex_mask(float(voxel_scale))
+    # Focus in cerebral cortical grey matter, away from the brain's deep centre (cortex).
     focus = _pick_point(rng, cortex, head.affine)
     focus_radius = float(rng.uniform(*settings.focus_radius_mm))
     effect_rng = np.random.default_rng([seed, EFFECTS_STREAM])

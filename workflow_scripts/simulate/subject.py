@@ -73,12 +73,14 @@ def simulate_subject(
     voxel_scale: float = 1.0,
     qc_png: str | Path | None = None,
     effects: dict | EffectSettings | None = None,
+    template: str | Path | None = None,
 ) -> dict:
     """Simulate and write one subject; returns the truth dictionary.
 
     voxel_scale > 1 coarsens the anatomy and the MRI/PET grids (e.g. 3 for fast tests); the
     default writes the stated resolutions (T1w 1 mm). `effects`: config `simulate.effects`
-    (None: the defaults, the harder cohort).
+    (None: the defaults, the harder cohort). `template`: the head model file of this
+    voxel_scale (rule simulate_template); None builds it in process (the same arrays).
     """
     if split not in SPLITS:
         raise ValueError(f"sub-{subject}: split {split!r} is not one of {SPLITS} ({out_bids})")
@@ -93,7 +95,7 @@ def simulate_subject(
             raise ValueError(f"sub-{subject}: bad simulate.effects ({out_bids}): {err}") from err
     t0 = time.perf_counter()
     bids = Path(out_bids)
-    model, head = draw_subject(subject, split, seed, voxel_scale, ictal, effects)
+    model, head = draw_subject(subject, split, seed, voxel_scale, ictal, effects, template)
     rng = np.random.default_rng(seed + 1_000_003)  # noise stream, separate from the anatomy
     tissues, brain = subject_tissues(model, head)
     maps = activity_maps(model, head, tissues, names=tuple(model.grids))
@@ -527,6 +529,7 @@ def simulate_job(smk) -> None:
         voxel_scale=smk.params.voxel_scale,
         qc_png=smk.output.qc,
         effects=smk.params.effects,
+        template=smk.input.template,
     )
 
 
