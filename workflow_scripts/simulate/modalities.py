@@ -17,6 +17,7 @@ from scipy.spatial.transform import Rotation
 from workflow_scripts.simulate.anatomy import (
     Deformation,
     TemplateHead,
+    _box,
     head_model,
     random_deformation,
     smooth_field,
@@ -198,15 +199,43 @@ def subject_tissues(model: SubjectModel, head: TemplateHead) -> tuple[dict, np.n
     return tissues, brain
 
 
-def _blob(head: TemplateHead, centre: np.ndarray, sigma_mm: float) -> np.ndarray:
+def _blob(
+    head: TemplateHead, centre: np.ndarray, sigma_mm: float, box: tuple[slice, ...] | None = None
+) -> np.ndarray:
     """Gaussian of peak 1 around a template point: a product of one 1D Gaussian per axis (the
-    grid is axis-aligned), much cheaper than exp() of a full distance volume."""
+    grid is axis-aligned), much cheaper than exp() of a full distance volume. `box`: only these
+    voxels of the grid (the same numbers as that part of the whole grid's blob)."""
+    box = box or tuple(slice(None) for _ in head.shape)
     factors = []
     for a, n in enumerate(head.shape):
-        mm = head.affine[a, a] * np.arange(n) + head.affine[a, 3]
+        mm = head.affine[a, a] * np.arange(n)[box[a]] + head.affine[a, 3]
         factors.append(np.exp(-((mm - centre[a]) ** 2) / (2 * sigma_mm**2)).astype(np.float32))
     x, y, z = factors
     return x[:, None, None] * y[None, :, None] * z[None, None, :]
+
+
+def _bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
+    """Bounding box of a mask grown by margin voxels, clipped to the array (empty mask: an
+    empty box)."""
+    if not mask.any():
+        return tuple(slice(0, 0) for _ in mask.shape)
+    return _box(mask, margin)
+
+
+def _blur(img: np.ndarray, sigma_vox: float) -> np.ndarray:
+    """ndimage.gaussian_filter(img, sigma_vox), bit for bit, filtering only the box around the
+    non-zero voxels grown by the kernel's radius. Outside that box the whole-grid filter gives
+    exact zeros; inside it every tap reads what the whole-grid filter reads: the voxels
+    themselves, or beyond the box's faces (mode reflect) mirrored voxels of its zero margin, or,
+    where the box meets the grid's edge, the same mirror as the whole grid's."""
+    radius = int(4.0 * float(sigma_vox) + 0.5)  # gaussian_filter's kernel (truncate=4.0)
+    nonzero = img != 0
+    if not nonzero.any():
+        return ndimage.gaussian_filter(img, sigma_vox)
+    box = _box(nonzero, radius)
+    out = np.zeros_like(img)
+    out[box] = ndimage.gaussian_filter(img[box], sigma_vox)
+    return out
 
 
 MODALITIES = ("T1w", "pet", "spect", "ictal")
@@ -229,43 +258,59 @@ def activity_maps(
     its global count factor is applied with the counts (subject.py), not here.
     """
     e = model.effects
-    onset = _blob(head, model.focus_template_mm, model.focus_radius_mm)
     in_brain = (tissues["gm"] + tissues["wm"]) > 0
+    # Regional factors only act in the brain (np.where(in_brain, factor, 1)); elsewhere a map is
+    # its tissue mix times exactly 1. So each factor is evaluated in the brain's bounding box
+    # only, by the same expressions (the same numbers) as on the whole grid.
+    box = _bounding_box(in_brain)
+    in_box = in_brain[box]
+    onset = _blob(head, model.focus_template_mm, model.focus_radius_mm, box)
 
     def mix(weights: dict, tracer: str | None = None) -> np.ndarray:
-        total = sum(w * tissues[k] for k, w in weights.items() if k != "gm")
+        # sum(w * tissue) in place: the same additions in the same order (sum's 0 + the first
+        # term is that term: no term is -0.0, the skull and scalp maps are 0 or 1)
+        rest = [k for k in weights if k != "gm"]
+        total = weights[rest[0]] * tissues[rest[0]]
+        for k in rest[1:]:
+            total += weights[k] * tissues[k]
         gm = weights["gm"] * tissues["gm"]
         if tracer is not None and model.settings.tracer_regions:
-            gm = gm * grey_matter_factor(tracer, head.shape, head.affine)
-        return (total + gm).astype(np.float32)
+            gm *= grey_matter_factor(tracer, head.shape, head.affine)
+        total += gm
+        return total.astype(np.float32, copy=False)
+
+    def times_in_brain(base: np.ndarray, factor: np.ndarray) -> np.ndarray:
+        """base * np.where(in_brain, factor, 1), factor given on the brain's box only."""
+        out = base.copy()
+        out[box] = base[box] * np.where(in_box, factor, 1)
+        return out
 
     def pet() -> np.ndarray:
-        zone = _blob(head, e.pet_focus_template_mm, e.pet_focus_radius_mm)
-        return mix(PET_UPTAKE, "fdg") * np.where(
-            in_brain, model.metabolism * (1 - e.pet_hypometabolism * zone), 1
-        )
+        zone = _blob(head, e.pet_focus_template_mm, e.pet_focus_radius_mm, box)
+        fdg = mix(PET_UPTAKE, "fdg")
+        return times_in_brain(fdg, model.metabolism[box] * (1 - e.pet_hypometabolism * zone))
 
     hmpao = mix(SPECT_UPTAKE, "hmpao") if {"spect", "ictal"} & set(names) else None
 
     def spect() -> np.ndarray:
-        regional = model.perfusion * (1 - e.interictal_hypoperfusion * onset)
-        return hmpao * np.where(in_brain, regional, 1)
+        regional = model.perfusion[box] * (1 - e.interictal_hypoperfusion * onset)
+        return times_in_brain(hmpao, regional)
 
     def ictal() -> np.ndarray:
         hyper = e.ictal_increase * onset
         if e.propagation is not None:
             p = e.propagation
-            hyper += p.increase * _blob(head, p.template_mm, p.radius_mm)
-        return hmpao * np.where(in_brain, model.ictal_perfusion * (1 + hyper), 1)
+            hyper += p.increase * _blob(head, p.template_mm, p.radius_mm, box)
+        return times_in_brain(hmpao, model.ictal_perfusion[box] * (1 + hyper))
 
     build = {"T1w": lambda: mix(T1_SIGNAL), "pet": pet, "spect": spect, "ictal": ictal}
     fwhm = {"pet": PET_FWHM_MM, "spect": SPECT_FWHM_MM, "ictal": SPECT_FWHM_MM}
     maps = {}
     for name in names:
-        img = build[name]().astype(np.float32)
+        img = build[name]().astype(np.float32, copy=False)
         if blur and name in fwhm:
-            img = ndimage.gaussian_filter(img, fwhm[name] / 2.3548 / head.voxel_mm)
-        maps[name] = img.astype(np.float32)
+            img = _blur(img, fwhm[name] / 2.3548 / head.voxel_mm)
+        maps[name] = img.astype(np.float32, copy=False)
     return maps
 
 
