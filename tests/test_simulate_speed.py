@@ -37,6 +37,7 @@ from workflow_scripts.simulate.modalities import (
     activity_maps,
     draw_subject,
     grid_affine,
+    regional_factor,
     sample_on_grid,
     subject_tissues,
     template_coordinates,
@@ -201,3 +202,30 @@ def test_subject_job_with_the_template_file_does_not_import_nilearn(tmp_path, te
     root = Path(__file__).resolve().parents[1]
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_regional_factor_in_a_box_is_the_whole_grid_zoom_there():
+    """The brain-box interpolation of the regional fields (affine_transform with an offset that
+    divides back exactly) gives zoom's bytes in the box, on grids and boxes of every kind,
+    including boxes whose first voxel has to move down, and 1 outside the box."""
+    rng = np.random.default_rng(0)
+    moved = 0
+    for _ in range(120):
+        shape = tuple(int(n) for n in rng.integers(12, 140, 3))
+        coarse = rng.standard_normal(tuple(max(4, n // 4) for n in shape)).astype(np.float32)
+        lo = [int(rng.integers(0, n // 2)) for n in shape]
+        box = tuple(
+            slice(a, int(rng.integers(a + 1, n + 1))) for a, n in zip(lo, shape, strict=True)
+        )
+        zoom = [n / c for n, c in zip(shape, coarse.shape, strict=True)]
+        whole = 1.0 + ndimage.zoom(coarse, zoom, order=1)
+        got = regional_factor(coarse, shape, box)
+        assert got.dtype == whole.dtype == np.float32
+        assert got[box].tobytes() == whole[box].tobytes(), (shape, box)
+        outside = np.ones(shape, bool)
+        outside[box] = False
+        moved += int(np.any(got[outside] != 1))  # the box grew downwards: zoom's values there
+        np.testing.assert_array_equal(
+            got[outside][got[outside] != 1], whole[outside][got[outside] != 1]
+        )
+    assert moved > 0  # some boxes had to start lower, and were still exact

@@ -105,8 +105,9 @@ def simulate_subject(
     paths = bids_paths(bids, subject)
     tdir = truth_dir(bids, subject)
     images = {}
+    brain_01 = brain.view(np.uint8)  # 0/1: interpolated as the float 0/1 volume, in double
     for name, grid in model.grids.items():
-        signal, mask = sample_on_grid([maps[name], brain.astype(np.float32)], head, model, grid)
+        signal, mask = sample_on_grid([maps[name], brain_01], head, model, grid)
         mask = mask > 0.5
         if name == "T1w":
             data = signal * _bias_field(grid.shape, rng) * T1_WM_SIGNAL
