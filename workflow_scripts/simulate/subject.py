@@ -137,9 +137,10 @@ def simulate_subject(
     write_json(truth, Layout(Path(), bids).simulation_truth(subject))
     _write_sidecars(model, truth, paths)
     if qc_png is not None:
-        from workflow_scripts.simulate.qc import simulation_qc
+        from workflow_scripts.simulate.qc import as_read_back, simulation_qc
 
-        simulation_qc(paths, subject, split, Path(qc_png), truth)
+        written = {n: as_read_back(images[n], model.grids[n].affine) for n in images}
+        simulation_qc(paths, subject, split, Path(qc_png), truth, images=written)
     log.info("sub-%s simulated in %.1f s", subject, time.perf_counter() - t0)
     return truth
 
