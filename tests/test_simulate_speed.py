@@ -31,9 +31,17 @@ from workflow_scripts.simulate.anatomy import (
     template_head,
 )
 from workflow_scripts.simulate.modalities import (
+    PET_FWHM_MM,
+    PET_UPTAKE,
+    SPECT_FWHM_MM,
+    SPECT_UPTAKE,
+    T1_SIGNAL,
     ImageGrid,
     _blob,
+    _blur,
     _distance2,
+    _subgrid,
+    _upsample_linear,
     activity_maps,
     draw_subject,
     grid_affine,
@@ -43,6 +51,7 @@ from workflow_scripts.simulate.modalities import (
     template_coordinates,
 )
 from workflow_scripts.simulate.subject import simulate_subject
+from workflow_scripts.simulate.tracer_regions import grey_matter_factor
 
 SCALE = 3.0
 
@@ -229,3 +238,81 @@ def test_regional_factor_in_a_box_is_the_whole_grid_zoom_there():
             got[outside][got[outside] != 1], whole[outside][got[outside] != 1]
         )
     assert moved > 0  # some boxes had to start lower, and were still exact
+
+
+def old_activity_maps(model, head, tissues) -> dict[str, np.ndarray]:
+    """The former activity maps: every factor and filter over the whole template grid."""
+    e = model.effects
+    onset = _blob(head, model.focus_template_mm, model.focus_radius_mm)
+    in_brain = (tissues["gm"] + tissues["wm"]) > 0
+
+    def mix(weights, tracer=None):
+        total = sum(w * tissues[k] for k, w in weights.items() if k != "gm")
+        gm = weights["gm"] * tissues["gm"]
+        if tracer is not None and model.settings.tracer_regions:
+            gm = gm * grey_matter_factor(tracer, head.shape, head.affine)
+        return (total + gm).astype(np.float32)
+
+    zone = _blob(head, e.pet_focus_template_mm, e.pet_focus_radius_mm)
+    pet = mix(PET_UPTAKE, "fdg") * np.where(
+        in_brain, model.metabolism * (1 - e.pet_hypometabolism * zone), 1
+    )
+    hmpao = mix(SPECT_UPTAKE, "hmpao")
+    spect = hmpao * np.where(
+        in_brain, model.perfusion * (1 - e.interictal_hypoperfusion * onset), 1
+    )
+    hyper = e.ictal_increase * onset
+    if e.propagation is not None:
+        p = e.propagation
+        hyper += p.increase * _blob(head, p.template_mm, p.radius_mm)
+    ictal = hmpao * np.where(in_brain, model.ictal_perfusion * (1 + hyper), 1)
+    maps = {"T1w": mix(T1_SIGNAL), "pet": pet, "spect": spect, "ictal": ictal}
+    fwhm = {"pet": PET_FWHM_MM, "spect": SPECT_FWHM_MM, "ictal": SPECT_FWHM_MM}
+    out = {}
+    for name, img in maps.items():
+        img = img.astype(np.float32)
+        if name in fwhm:
+            img = ndimage.gaussian_filter(img, fwhm[name] / 2.3548 / head.voxel_mm)
+        out[name] = img.astype(np.float32)
+    return out
+
+
+def old_upsample_linear(values, positions, shape) -> np.ndarray:
+    out = values
+    for axis, (pos, n) in enumerate(zip(positions, shape, strict=True)):
+        if len(pos) == n:
+            continue
+        full = np.arange(n)
+        j = np.clip(np.searchsorted(pos, full, side="right") - 1, 0, len(pos) - 2)
+        w = ((full - pos[j]) / (pos[j + 1] - pos[j])).astype(np.float32)
+        w = w.reshape([n if a == axis else 1 for a in range(out.ndim)])
+        out = np.take(out, j, axis=axis) * (1 - w) + np.take(out, j + 1, axis=axis) * w
+    return out
+
+
+@pytest.mark.parametrize(
+    ("split", "seed", "scale"), [("validation", 41, 3.0), ("train", 42, 3.0), ("test", 43, 2.0)]
+)
+def test_boxed_activity_maps_are_the_whole_grid_maps(split, seed, scale):
+    """Regional factors (1 outside the brain's box), focus blobs in that box, blurs in the box
+    around the non-zero voxels: the maps' bytes are those of the whole-grid computation."""
+    model, head = draw_subject("01", split, seed, voxel_scale=scale)
+    tissues, _ = subject_tissues(model, head)
+    new = activity_maps(model, head, tissues)
+    old = old_activity_maps(model, head, tissues)
+    for name, img in old.items():
+        assert new[name].dtype == img.dtype and new[name].tobytes() == img.tobytes(), name
+    # the blur alone, on a map whose support reaches the grid's edge on one side
+    edge = np.zeros((30, 40, 20), np.float32)
+    edge[:5, 10:20, 3:9] = 1.0
+    edge[20, 30, 10] = 2.0
+    assert _blur(edge, 2.1).tobytes() == ndimage.gaussian_filter(edge, 2.1).tobytes()
+
+
+def test_warp_upsampled_for_all_components_at_once_is_the_per_component_upsampling():
+    rng = np.random.default_rng(3)
+    shape = (72, 64, 57)
+    positions = [_subgrid(n, step) for n, step in zip(shape, (2, 3, 2), strict=True)]
+    values = rng.standard_normal((3, *(len(p) for p in positions))).astype(np.float32) * 50
+    old = np.stack([old_upsample_linear(c, positions, shape) for c in values])
+    assert _upsample_linear(values, positions, shape).tobytes() == old.tobytes()
