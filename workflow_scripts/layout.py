@@ -227,7 +227,7 @@ class Layout:
 
     WORK_FOLDERS = ("slices", "models", "metrics", "tables", "figures", "qc", "siscom")
     WORK_FOLDERS += ("inputs", "logs", "benchmarks")
-    WORK_FOLDERS += ("regions", "simulate")
+    WORK_FOLDERS += ("regions", "templates")
 
     def description(self) -> Path:
         return self.out / "dataset_description.json"
@@ -361,7 +361,7 @@ class Layout:
     def simulation_template(self) -> Path:
         """The simulator's head model and cortex mask (rule simulate_template), read by every
         simulate_subject job instead of each rebuilding it."""
-        return self.out / "simulate" / "template_head.npz"
+        return self.out / "templates" / "simulator_head.npz"
 
     def demo_input(self, role: str, subject: str = "{subject}") -> Path:
         return self.bids / DEMO_INPUT[role].format(subject=subject)
