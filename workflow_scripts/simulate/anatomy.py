@@ -13,6 +13,7 @@ run (rule simulate_template, `save_template`) and every subject job loads that f
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from nibabel.affines import apply_affine
 from scipy import ndimage
+
+log = logging.getLogger(__name__)
 
 # Tissue classes of the head model (template frame).
 TISSUES = ("gm", "wm", "csf", "skull", "scalp")
@@ -175,6 +178,7 @@ def save_template(path: str | Path, voxel_mm: float = 1.0) -> Path:
         arrays[f"{name}_values"] = head.tissues[name][other]
     with atomic_path(path, ".npz") as tmp:
         np.savez(tmp, **arrays)  # uncompressed: loading costs no inflating
+    log.info("head model of %s mm voxels, grid %s: %s", voxel_mm, head.shape, path)
     return Path(path)
 
 
