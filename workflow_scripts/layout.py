@@ -368,6 +368,11 @@ class Layout:
         return self.siscom / f"sub-{subject}" / f"sub-{subject}_siscom.{ext}"
 
     # ---- simulator (demo cohort only) ----
+    def simulation_template(self) -> Path:
+        """The simulator's head model and cortex mask (rule simulate_template), read by every
+        simulate_subject job instead of each rebuilding it."""
+        return self.out / "templates" / "simulator_head.npz"
+
     def demo_input(self, role: str, subject: str = "{subject}") -> Path:
         return self.bids / DEMO_INPUT[role].format(subject=subject)
 

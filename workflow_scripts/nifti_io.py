@@ -112,6 +112,18 @@ def _trusted_affine(img, subject: str, modality: str, path: Path) -> np.ndarray:
     return np.asarray(affine, dtype=np.float64)
 
 
+def nifti_image(data: np.ndarray, affine: np.ndarray, code: int = 1) -> nib.Nifti1Image:
+    """The image save_nifti writes: sform = qform (`code`), units mm and s, identifying fields
+    cleared."""
+    img = nib.Nifti1Image(data, affine)
+    img.set_sform(affine, code=code)
+    img.set_qform(affine, code=code)
+    img.header.set_xyzt_units("mm", "sec")  # affines are in mm; BIDS validators warn if unset
+    for field in SCRUBBED_FIELDS:
+        img.header[field] = b""
+    return img
+
+
 def save_nifti(
     img: nib.Nifti1Image | np.ndarray,
     path: str | Path,
@@ -126,16 +138,11 @@ def save_nifti(
     if isinstance(img, np.ndarray):
         if affine is None:
             raise ValueError("save_nifti: an array needs an affine")
-        img = nib.Nifti1Image(img if dtype is None else img.astype(dtype), affine)
+        data = img
     else:
         affine = img.affine
         data = np.asanyarray(img.dataobj)
-        img = nib.Nifti1Image(data if dtype is None else data.astype(dtype), affine)
-    img.set_sform(affine, code=code)
-    img.set_qform(affine, code=code)
-    img.header.set_xyzt_units("mm", "sec")  # affines are in mm; BIDS validators warn if unset
-    for field in SCRUBBED_FIELDS:
-        img.header[field] = b""
+    img = nifti_image(data if dtype is None else data.astype(dtype), affine, code)
     suffix = ".nii.gz" if path.name.endswith(".gz") else ".nii"
     with atomic_path(path, suffix) as tmp:
         nib.save(img, tmp)

@@ -5,17 +5,24 @@ Coordinate frames (all in mm):
 - *anatomy* frame p: the subject's own anatomy. A subject is the template warped by
   q = D(p) = s * p + u(p), a global scale s and a smooth displacement u (a few mm);
 - each image's *scanner world* x = W @ p, with W a rigid pose per image (see modalities.py).
+
+The head model and cortex mask depend only on the voxel size: the workflow builds them once per
+run (rule simulate_template, `save_template`) and every subject job loads that file
+(`head_model`), bit for bit what `template_head` and `cortex_mask` build in process.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from nibabel.affines import apply_affine
-from nilearn import datasets
 from scipy import ndimage
+
+log = logging.getLogger(__name__)
 
 # Tissue classes of the head model (template frame).
 TISSUES = ("gm", "wm", "csf", "skull", "scalp")
@@ -59,6 +66,8 @@ def _box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
 @lru_cache(maxsize=4)
 def template_head(voxel_mm: float = 1.0) -> TemplateHead:
     """Build the head model from nilearn's MNI152 GM/WM maps and brain mask (no download)."""
+    from nilearn import datasets  # only here: subject jobs load the built model (head_model)
+
     gm_img = datasets.load_mni152_gm_template(resolution=1)
     gm = gm_img.get_fdata(dtype=np.float32)
     wm = datasets.load_mni152_wm_template(resolution=1).get_fdata(dtype=np.float32)
@@ -130,6 +139,88 @@ def cortex_mask(voxel_mm: float = 1.0) -> np.ndarray:
     return cortex
 
 
+# ---- the built head model as a file (rule simulate_template) ----
+TEMPLATE_FORMAT = 1  # bump when the file's layout changes
+_ONE = np.float32(1.0).view(np.uint32)
+
+
+def _pack(mask: np.ndarray) -> np.ndarray:
+    return np.packbits(mask, axis=None)
+
+
+def _unpack(bits: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).view(bool)
+
+
+def save_template(path: str | Path, voxel_mm: float = 1.0) -> Path:
+    """Write the head model and cortex mask of a voxel size to an uncompressed .npz.
+
+    Compact and exact: each tissue map is mostly exact zeros and ones (outside the brain every
+    map is), so it is stored as a bit mask of its ones, a bit mask of its other non-zero voxels
+    and those voxels' float32 values; the masks as bits (about 40 MB at 1 mm instead of 300)."""
+    from workflow_scripts.nifti_io import atomic_path
+
+    head = template_head(float(voxel_mm))
+    arrays = {
+        "format": np.array(TEMPLATE_FORMAT),
+        "voxel_mm": np.array(float(voxel_mm)),
+        "shape": np.array(head.shape),
+        "affine": head.affine,
+        "brain": _pack(head.brain),
+        "cortex": _pack(cortex_mask(float(voxel_mm))),
+    }
+    for name in TISSUES:
+        bits = head.tissues[name].view(np.uint32)  # exact: no float comparison (-0.0, NaN)
+        one = bits == _ONE
+        other = ~one & (bits != 0)
+        arrays[f"{name}_one"] = _pack(one)
+        arrays[f"{name}_other"] = _pack(other)
+        arrays[f"{name}_values"] = head.tissues[name][other]
+    with atomic_path(path, ".npz") as tmp:
+        np.savez(tmp, **arrays)  # uncompressed: loading costs no inflating
+    log.info("head model of %s mm voxels, grid %s: %s", voxel_mm, head.shape, path)
+    return Path(path)
+
+
+def load_template(
+    path: str | Path, voxel_mm: float | None = None
+) -> tuple[TemplateHead, np.ndarray]:
+    """The head model and cortex mask written by save_template (ValueError when the file is of
+    another format or, given voxel_mm, another voxel size)."""
+    with np.load(path) as f:
+        if int(f["format"]) != TEMPLATE_FORMAT:
+            raise ValueError(f"{path}: template format {int(f['format'])}, not {TEMPLATE_FORMAT}")
+        if voxel_mm is not None and float(f["voxel_mm"]) != float(voxel_mm):
+            raise ValueError(
+                f"{path}: a template of {float(f['voxel_mm'])} mm voxels, not {voxel_mm}"
+            )
+        shape = tuple(int(n) for n in f["shape"])
+        tissues = {}
+        for name in TISSUES:
+            t = _unpack(f[f"{name}_one"], shape).astype(np.float32)
+            t[_unpack(f[f"{name}_other"], shape)] = f[f"{name}_values"]
+            tissues[name] = t
+        head = TemplateHead(
+            affine=f["affine"], tissues=tissues, brain=_unpack(f["brain"], shape).copy()
+        )
+        cortex = _unpack(f["cortex"], shape).copy()
+    return head, cortex
+
+
+def head_model(
+    voxel_mm: float = 1.0, template: str | Path | None = None
+) -> tuple[TemplateHead, np.ndarray]:
+    """The head model and its cortex mask: loaded from a save_template file, or built here."""
+    if template is not None:
+        return load_template(template, voxel_mm)
+    return template_head(float(voxel_mm)), cortex_mask(float(voxel_mm))
+
+
+def template_job(smk) -> None:
+    """Snakemake entry (rule simulate_template)."""
+    save_template(smk.output[0], float(smk.params.voxel_scale))
+
+
 @dataclass(frozen=True)
 class Deformation:
     """q = scale * p + u(p): anatomy frame -> template frame (mm)."""
@@ -140,7 +231,15 @@ class Deformation:
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         """Map (3, N) anatomy-frame points to the template frame."""
-        idx = apply_affine(np.linalg.inv(self.field_affine), points.T).T
+        to_field = np.linalg.inv(self.field_affine)
+        zooms, shift = np.diag(to_field)[:3], to_field[:3, 3]
+        if np.array_equal(to_field[:3, :3], np.diag(zooms)):
+            # The field's grid is axis-aligned (random_deformation's always is): the same
+            # numbers as apply_affine's matrix product, whose other terms are exact zeros, in
+            # one pass over C-ordered arrays instead of products and copies of the transpose.
+            idx = points * zooms[:, None] + shift[:, None]
+        else:
+            idx = apply_affine(to_field, points.T).T
         disp = np.stack(
             [ndimage.map_coordinates(c, idx, order=1, mode="nearest") for c in self.field]
         )

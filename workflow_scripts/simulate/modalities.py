@@ -7,7 +7,9 @@ image m's scanner world (see anatomy.py for the frames).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -16,10 +18,10 @@ from scipy.spatial.transform import Rotation
 from workflow_scripts.simulate.anatomy import (
     Deformation,
     TemplateHead,
-    cortex_mask,
+    _box,
+    head_model,
     random_deformation,
     smooth_field,
-    template_head,
 )
 from workflow_scripts.simulate.effects import DrawnEffects, EffectSettings, draw_effects
 from workflow_scripts.simulate.tracer_regions import grey_matter_factor
@@ -52,7 +54,9 @@ class SubjectModel:
     deformation: Deformation
     focus_template_mm: np.ndarray
     focus_radius_mm: float
-    metabolism: np.ndarray  # multiplicative regional factors (template grid)
+    # Multiplicative regional factors on the template grid. They act on the brain only, so they
+    # are computed in the brain's bounding box and are 1 outside it (regional_factor).
+    metabolism: np.ndarray
     perfusion: np.ndarray
     ictal_perfusion: np.ndarray  # the ictal day's regional factors (own field added)
     effects: DrawnEffects
@@ -129,15 +133,17 @@ def draw_subject(
     voxel_scale: float = 1.0,
     ictal: bool = True,
     effects: EffectSettings | None = None,
+    template: str | Path | None = None,
 ) -> tuple[SubjectModel, TemplateHead]:
     """Draw a subject's warp, regional factors, focus, cavity and image grids from its seed.
 
     The effect sizes come from a second stream of the same seed, so changing their settings
-    leaves the subject's anatomy, focus site, cavity and poses as they were.
+    leaves the subject's anatomy, focus site, cavity and poses as they were. `template`: the
+    head model file of this voxel_scale (anatomy.save_template); None builds it here.
     """
     settings = effects or EffectSettings()
     rng = np.random.default_rng(seed)
-    head = template_head(float(voxel_scale))
+    head, cortex = head_model(float(voxel_scale), template)
     deformation = random_deformation(rng, head)
     # Regional factors on a coarse grid (smooth over ~2-3 cm), then upsampled.
     coarse = tuple(max(4, s // 4) for s in head.shape)
@@ -145,9 +151,8 @@ def draw_subject(
     common = smooth_field(rng, coarse, sigma, 0.08)
     pet_only = smooth_field(rng, coarse, sigma, 0.05)
     spect_only = smooth_field(rng, coarse, sigma, 0.05)
-    zoom = [s / c for s, c in zip(head.shape, coarse, strict=True)]
-    # Focus in cerebral cortical grey matter, away from the brain's deep centre.
-    cortex = cortex_mask(float(voxel_scale))
+    brain_box = _bounding_box(head.brain)
+    # Focus in cerebral cortical grey matter, away from the brain's deep centre (cortex).
     focus = _pick_point(rng, cortex, head.affine)
     focus_radius = float(rng.uniform(*settings.focus_radius_mm))
     effect_rng = np.random.default_rng([seed, EFFECTS_STREAM])
@@ -161,9 +166,11 @@ def draw_subject(
         deformation=deformation,
         focus_template_mm=focus,
         focus_radius_mm=focus_radius,
-        metabolism=1.0 + ndimage.zoom(common + pet_only, zoom, order=1),
-        perfusion=1.0 + ndimage.zoom(0.8 * common + spect_only, zoom, order=1),
-        ictal_perfusion=1.0 + ndimage.zoom(0.8 * common + spect_only + ictal_day, zoom, order=1),
+        metabolism=regional_factor(common + pet_only, head.shape, brain_box),
+        perfusion=regional_factor(0.8 * common + spect_only, head.shape, brain_box),
+        ictal_perfusion=regional_factor(
+            0.8 * common + spect_only + ictal_day, head.shape, brain_box
+        ),
         effects=drawn,
         settings=settings,
     )
@@ -174,6 +181,45 @@ def draw_subject(
         model.cavity_radius_mm = float(rng.uniform(14, 20))
     model.grids = draw_grids(rng, voxel_scale, ictal)
     return model, head
+
+
+def regional_factor(
+    coarse: np.ndarray, shape: tuple[int, ...], box: tuple[slice, ...]
+) -> np.ndarray:
+    """1 + the coarse field upsampled to the template grid (ndimage.zoom, linear), bit for bit
+    inside the box and 1 outside it.
+
+    Only the box (moved down a voxel or so where needed, see below) is interpolated, by
+    ndimage.affine_transform with zoom's factors: it maps output voxel k to input coordinate
+    (k + offset / factor) * factor, and with an offset whose quotient is exactly the box's first
+    voxel s, that is zoom's own (k + s) * factor for whole-grid voxel k + s (the same weights,
+    the same sums; tests/test_simulate_speed.py compares the two on random fields)."""
+    out = np.ones(shape, np.float32)
+    if any(b.stop <= b.start for b in box):
+        return out
+    # zoom's factor per axis (grid_mode=False): input voxel spacing in output voxels
+    factor = np.array(
+        [(c - 1) / (n - 1) if n > 1 else 1.0 for c, n in zip(coarse.shape, shape, strict=True)]
+    )
+    starts = []
+    for b, f in zip(box, factor, strict=True):
+        first = b.start  # a first voxel whose offset divides back exactly (0 always does)
+        while first > 0 and (first * f) / f != first:
+            first -= 1
+        starts.append(first)
+    offset = np.array(starts, dtype=np.float64) * factor  # affine_transform's shift: starts
+    inner = tuple(slice(first, b.stop) for first, b in zip(starts, box, strict=True))
+    with warnings.catch_warnings():  # "1-D matrix ... changed in SciPy 0.18": zoom's meaning
+        warnings.simplefilter("ignore", UserWarning)
+        part = ndimage.affine_transform(
+            coarse,
+            factor,
+            offset,
+            output_shape=tuple(b.stop - b.start for b in inner),
+            order=1,
+        )
+    out[inner] = 1.0 + part
+    return out
 
 
 def _distance2(head: TemplateHead, centre: np.ndarray) -> np.ndarray:
@@ -197,15 +243,43 @@ def subject_tissues(model: SubjectModel, head: TemplateHead) -> tuple[dict, np.n
     return tissues, brain
 
 
-def _blob(head: TemplateHead, centre: np.ndarray, sigma_mm: float) -> np.ndarray:
+def _blob(
+    head: TemplateHead, centre: np.ndarray, sigma_mm: float, box: tuple[slice, ...] | None = None
+) -> np.ndarray:
     """Gaussian of peak 1 around a template point: a product of one 1D Gaussian per axis (the
-    grid is axis-aligned), much cheaper than exp() of a full distance volume."""
+    grid is axis-aligned), much cheaper than exp() of a full distance volume. `box`: only these
+    voxels of the grid (the same numbers as that part of the whole grid's blob)."""
+    box = box or tuple(slice(None) for _ in head.shape)
     factors = []
     for a, n in enumerate(head.shape):
-        mm = head.affine[a, a] * np.arange(n) + head.affine[a, 3]
+        mm = head.affine[a, a] * np.arange(n)[box[a]] + head.affine[a, 3]
         factors.append(np.exp(-((mm - centre[a]) ** 2) / (2 * sigma_mm**2)).astype(np.float32))
     x, y, z = factors
     return x[:, None, None] * y[None, :, None] * z[None, None, :]
+
+
+def _bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
+    """Bounding box of a mask grown by margin voxels, clipped to the array (empty mask: an
+    empty box)."""
+    if not mask.any():
+        return tuple(slice(0, 0) for _ in mask.shape)
+    return _box(mask, margin)
+
+
+def _blur(img: np.ndarray, sigma_vox: float) -> np.ndarray:
+    """ndimage.gaussian_filter(img, sigma_vox), bit for bit, filtering only the box around the
+    non-zero voxels grown by the kernel's radius. Outside that box the whole-grid filter gives
+    exact zeros; inside it every tap reads what the whole-grid filter reads: the voxels
+    themselves, or beyond the box's faces (mode reflect) mirrored voxels of its zero margin, or,
+    where the box meets the grid's edge, the same mirror as the whole grid's."""
+    radius = int(4.0 * float(sigma_vox) + 0.5)  # gaussian_filter's kernel (truncate=4.0)
+    nonzero = img != 0
+    if not nonzero.any():
+        return ndimage.gaussian_filter(img, sigma_vox)
+    box = _box(nonzero, radius)
+    out = np.zeros_like(img)
+    out[box] = ndimage.gaussian_filter(img[box], sigma_vox)
+    return out
 
 
 MODALITIES = ("T1w", "pet", "spect", "ictal")
@@ -228,43 +302,59 @@ def activity_maps(
     its global count factor is applied with the counts (subject.py), not here.
     """
     e = model.effects
-    onset = _blob(head, model.focus_template_mm, model.focus_radius_mm)
     in_brain = (tissues["gm"] + tissues["wm"]) > 0
+    # Regional factors only act in the brain (np.where(in_brain, factor, 1)); elsewhere a map is
+    # its tissue mix times exactly 1. So each factor is evaluated in the brain's bounding box
+    # only, by the same expressions (the same numbers) as on the whole grid.
+    box = _bounding_box(in_brain)
+    in_box = in_brain[box]
+    onset = _blob(head, model.focus_template_mm, model.focus_radius_mm, box)
 
     def mix(weights: dict, tracer: str | None = None) -> np.ndarray:
-        total = sum(w * tissues[k] for k, w in weights.items() if k != "gm")
+        # sum(w * tissue) in place: the same additions in the same order (sum's 0 + the first
+        # term is that term: no term is -0.0, the skull and scalp maps are 0 or 1)
+        rest = [k for k in weights if k != "gm"]
+        total = weights[rest[0]] * tissues[rest[0]]
+        for k in rest[1:]:
+            total += weights[k] * tissues[k]
         gm = weights["gm"] * tissues["gm"]
         if tracer is not None and model.settings.tracer_regions:
-            gm = gm * grey_matter_factor(tracer, head.shape, head.affine)
-        return (total + gm).astype(np.float32)
+            gm *= grey_matter_factor(tracer, head.shape, head.affine)
+        total += gm
+        return total.astype(np.float32, copy=False)
+
+    def times_in_brain(base: np.ndarray, factor: np.ndarray) -> np.ndarray:
+        """base * np.where(in_brain, factor, 1), factor given on the brain's box only."""
+        out = base.copy()
+        out[box] = base[box] * np.where(in_box, factor, 1)
+        return out
 
     def pet() -> np.ndarray:
-        zone = _blob(head, e.pet_focus_template_mm, e.pet_focus_radius_mm)
-        return mix(PET_UPTAKE, "fdg") * np.where(
-            in_brain, model.metabolism * (1 - e.pet_hypometabolism * zone), 1
-        )
+        zone = _blob(head, e.pet_focus_template_mm, e.pet_focus_radius_mm, box)
+        fdg = mix(PET_UPTAKE, "fdg")
+        return times_in_brain(fdg, model.metabolism[box] * (1 - e.pet_hypometabolism * zone))
 
     hmpao = mix(SPECT_UPTAKE, "hmpao") if {"spect", "ictal"} & set(names) else None
 
     def spect() -> np.ndarray:
-        regional = model.perfusion * (1 - e.interictal_hypoperfusion * onset)
-        return hmpao * np.where(in_brain, regional, 1)
+        regional = model.perfusion[box] * (1 - e.interictal_hypoperfusion * onset)
+        return times_in_brain(hmpao, regional)
 
     def ictal() -> np.ndarray:
         hyper = e.ictal_increase * onset
         if e.propagation is not None:
             p = e.propagation
-            hyper += p.increase * _blob(head, p.template_mm, p.radius_mm)
-        return hmpao * np.where(in_brain, model.ictal_perfusion * (1 + hyper), 1)
+            hyper += p.increase * _blob(head, p.template_mm, p.radius_mm, box)
+        return times_in_brain(hmpao, model.ictal_perfusion[box] * (1 + hyper))
 
     build = {"T1w": lambda: mix(T1_SIGNAL), "pet": pet, "spect": spect, "ictal": ictal}
     fwhm = {"pet": PET_FWHM_MM, "spect": SPECT_FWHM_MM, "ictal": SPECT_FWHM_MM}
     maps = {}
     for name in names:
-        img = build[name]().astype(np.float32)
+        img = build[name]().astype(np.float32, copy=False)
         if blur and name in fwhm:
-            img = ndimage.gaussian_filter(img, fwhm[name] / 2.3548 / head.voxel_mm)
-        maps[name] = img.astype(np.float32)
+            img = _blur(img, fwhm[name] / 2.3548 / head.voxel_mm)
+        maps[name] = img.astype(np.float32, copy=False)
     return maps
 
 
@@ -280,16 +370,24 @@ def _subgrid(n: int, step: int) -> np.ndarray:
 
 
 def _upsample_linear(values: np.ndarray, positions: list[np.ndarray], shape) -> np.ndarray:
-    """Separable linear interpolation of values known on a subgrid to every voxel of shape."""
+    """Separable linear interpolation of values known on a subgrid to every voxel of shape (the
+    last len(shape) axes; leading axes, e.g. x/y/z components, are carried along)."""
     out = values
+    lead = values.ndim - len(shape)
     for axis, (pos, n) in enumerate(zip(positions, shape, strict=True)):
         if len(pos) == n:
             continue
         full = np.arange(n)
         j = np.clip(np.searchsorted(pos, full, side="right") - 1, 0, len(pos) - 2)
         w = ((full - pos[j]) / (pos[j + 1] - pos[j])).astype(np.float32)
-        w = w.reshape([n if a == axis else 1 for a in range(out.ndim)])
-        out = np.take(out, j, axis=axis) * (1 - w) + np.take(out, j + 1, axis=axis) * w
+        w = w.reshape([n if a == lead + axis else 1 for a in range(out.ndim)])
+        # below * (1 - w) + above * w, in place (the same float32 operations)
+        below = np.take(out, j, axis=lead + axis)
+        below *= 1 - w
+        above = np.take(out, j + 1, axis=lead + axis)
+        above *= w
+        below += above
+        out = below
     return out
 
 
@@ -309,7 +407,7 @@ def template_coordinates(
     p = to_anatomy[:3, :3] @ vox + to_anatomy[:3, 3:4]
     idx = template_vox[:3, :3] @ model.deformation(p) + template_vox[:3, 3:4]
     idx = idx.astype(np.float32).reshape(3, *(len(x) for x in positions))
-    return np.stack([_upsample_linear(c, positions, grid.shape) for c in idx])
+    return _upsample_linear(idx, positions, grid.shape)
 
 
 def sample_on_grid(

@@ -17,7 +17,7 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 from nibabel.affines import apply_affine  # noqa: E402
 
-from workflow_scripts.nifti_io import save_figure  # noqa: E402
+from workflow_scripts.nifti_io import nifti_image, save_figure  # noqa: E402
 from workflow_scripts.simulation_truth import point_in_world  # noqa: E402
 
 
@@ -34,11 +34,26 @@ def _cuts(img: nib.Nifti1Image, point_mm: np.ndarray) -> tuple[list, list]:
     return views, marks
 
 
+def as_read_back(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+    """The image that nib.load gives for save_nifti(data, path, affine) (its header, its float32
+    affine), without writing and inflating the file."""
+    return nib.Nifti1Image.from_bytes(nifti_image(data, affine).to_bytes())
+
+
 def simulation_qc(
-    paths: dict[str, Path], subject: str, split: str, out_png: Path, truth: dict
+    paths: dict[str, Path],
+    subject: str,
+    split: str,
+    out_png: Path,
+    truth: dict,
+    images: dict[str, nib.Nifti1Image] | None = None,
 ) -> None:
-    """Write the QC PNG atomically (temp name, then rename)."""
-    names = [n for n in ("T1w", "pet", "spect", "ictal") if paths[n].exists()]
+    """Write the QC PNG atomically (temp name, then rename). `images`: the images just written
+    to `paths`, as read back (as_read_back); default: read the files."""
+    if images is None:
+        names = [n for n in ("T1w", "pet", "spect", "ictal") if paths[n].exists()]
+        images = {n: nib.load(paths[n]) for n in names}
+    names = [n for n in ("T1w", "pet", "spect", "ictal") if n in images]
     rows = [("focus_anatomy_mm", "cyan", v) for v in ("axial", "coronal", "sagittal")]
     if "cavity_anatomy_mm" in truth:
         rows.append(("cavity_anatomy_mm", "lime", "axial"))
@@ -47,7 +62,7 @@ def simulation_qc(
         len(rows), len(names), figsize=(3.2 * len(names), 3.0 * len(rows)), squeeze=False
     )
     for col, name in enumerate(names):
-        img = nib.load(paths[name])
+        img = images[name]
         data = np.asarray(img.dataobj, dtype=np.float32)
         # Window on the brain's upper range so grey/white contrast stays visible.
         vmax = np.percentile(data[data > 0], 99.8) if np.any(data > 0) else 1.0

@@ -73,12 +73,14 @@ def simulate_subject(
     voxel_scale: float = 1.0,
     qc_png: str | Path | None = None,
     effects: dict | EffectSettings | None = None,
+    template: str | Path | None = None,
 ) -> dict:
     """Simulate and write one subject; returns the truth dictionary.
 
     voxel_scale > 1 coarsens the anatomy and the MRI/PET grids (e.g. 3 for fast tests); the
     default writes the stated resolutions (T1w 1 mm). `effects`: config `simulate.effects`
-    (None: the defaults, the harder cohort).
+    (None: the defaults, the harder cohort). `template`: the head model file of this
+    voxel_scale (rule simulate_template); None builds it in process (the same arrays).
     """
     if split not in SPLITS:
         raise ValueError(f"sub-{subject}: split {split!r} is not one of {SPLITS} ({out_bids})")
@@ -93,7 +95,7 @@ def simulate_subject(
             raise ValueError(f"sub-{subject}: bad simulate.effects ({out_bids}): {err}") from err
     t0 = time.perf_counter()
     bids = Path(out_bids)
-    model, head = draw_subject(subject, split, seed, voxel_scale, ictal, effects)
+    model, head = draw_subject(subject, split, seed, voxel_scale, ictal, effects, template)
     rng = np.random.default_rng(seed + 1_000_003)  # noise stream, separate from the anatomy
     tissues, brain = subject_tissues(model, head)
     maps = activity_maps(model, head, tissues, names=tuple(model.grids))
@@ -103,8 +105,9 @@ def simulate_subject(
     paths = bids_paths(bids, subject)
     tdir = truth_dir(bids, subject)
     images = {}
+    brain_01 = brain.view(np.uint8)  # 0/1: interpolated as the float 0/1 volume, in double
     for name, grid in model.grids.items():
-        signal, mask = sample_on_grid([maps[name], brain.astype(np.float32)], head, model, grid)
+        signal, mask = sample_on_grid([maps[name], brain_01], head, model, grid)
         mask = mask > 0.5
         if name == "T1w":
             data = signal * _bias_field(grid.shape, rng) * T1_WM_SIGNAL
@@ -134,9 +137,10 @@ def simulate_subject(
     write_json(truth, Layout(Path(), bids).simulation_truth(subject))
     _write_sidecars(model, truth, paths)
     if qc_png is not None:
-        from workflow_scripts.simulate.qc import simulation_qc
+        from workflow_scripts.simulate.qc import as_read_back, simulation_qc
 
-        simulation_qc(paths, subject, split, Path(qc_png), truth)
+        written = {n: as_read_back(images[n], model.grids[n].affine) for n in images}
+        simulation_qc(paths, subject, split, Path(qc_png), truth, images=written)
     log.info("sub-%s simulated in %.1f s", subject, time.perf_counter() - t0)
     return truth
 
@@ -527,6 +531,7 @@ def simulate_job(smk) -> None:
         voxel_scale=smk.params.voxel_scale,
         qc_png=smk.output.qc,
         effects=smk.params.effects,
+        template=smk.input.template,
     )
 
 
