@@ -121,14 +121,21 @@ def test_surface_after_many_iterations_is_the_librarys(runs, mod):
     assert np.abs(fast.vertices - lib.vertices).max() < 1e-6
 
 
+def shifted_up(mask: np.ndarray) -> np.ndarray:
+    """The library's mask moved +1 voxel on every axis, where the surface is."""
+    out = np.zeros_like(mask)
+    out[1:, 1:, 1:] = mask[:-1, :-1, :-1]
+    return out
+
+
 @pytest.mark.parametrize("mod", ["T1w", "pet"])
-def test_mask_is_the_librarys(runs, mod):
-    """Same surface into the library's compute_mask (trimesh voxelized + fill, placed with its
-    offset) and into ours."""
+def test_mask_is_the_librarys_on_the_surface(runs, mod):
+    """Same surface into the library's compute_mask (trimesh voxelized + fill) and into ours:
+    the same voxels once the library's (-1, -1, -1) displacement is undone."""
     lib, fast = runs[mod]
     lib.vertices = fast.vertices.copy()
     lib.rebuild_surface()
-    theirs = lib.compute_mask().astype(bool)
+    theirs = shifted_up(lib.compute_mask().astype(bool))
     ours = fast.compute_mask().astype(bool)
     assert ours.shape == theirs.shape and ours.sum() > 1000
     assert dice(ours, theirs) >= 0.995, dice(ours, theirs)
@@ -144,10 +151,23 @@ def test_mask_clips_a_surface_past_the_image_edge():
     lib.faces = sphere.faces
     lib.num_faces = len(sphere.faces)
     lib.surface = trimesh.Trimesh(vertices=lib.vertices, faces=lib.faces)
-    theirs = lib.compute_mask().astype(bool)
+    theirs = shifted_up(lib.compute_mask().astype(bool))
     ours = bs.surface_mask(lib.vertices, lib.faces, lib.shape).astype(bool)
-    assert theirs[0, 0, 0] and ours[0, 0, 0]
-    assert dice(ours, theirs) >= 0.995
+    assert ours[0, 0, 0] and theirs[1, 1, 1]
+    # the library's clipping drops the surface's plane 0 (it lands at index -1): compare the rest
+    inner = (slice(1, None),) * 3
+    assert dice(ours[inner], theirs[inner]) >= 0.995
+
+
+def test_mask_is_centred_on_its_surface():
+    """A sphere's mask has its centre where the sphere's is (the library's is 1 voxel lower on
+    every axis: brainextractor 0.3 places trimesh's grid by int() of its lower bound)."""
+    centre = np.array([30.3, 31.6, 29.5])
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=12.0)
+    mask = bs.surface_mask(sphere.vertices + centre, sphere.faces, (64, 64, 64))
+    # filled, with the voxels the surface passes through: between the spheres 1 voxel in and out
+    assert 4 / 3 * np.pi * 11.0**3 < mask.sum() < 4 / 3 * np.pi * 13.0**3
+    assert np.abs(np.argwhere(mask).mean(axis=0) - centre).max() < 0.1
 
 
 def test_runs_where_no_numba_cache_can_be_written(tmp_path):

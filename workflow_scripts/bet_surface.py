@@ -1,8 +1,11 @@
 """BET surface evolution (Smith 2002) as `brainextractor` computes it, in allocation-free kernels.
 
 `FastBrainExtractor` is a drop-in subclass of `brainextractor.BrainExtractor`: the same
-initialisation (thresholds, centre, radius, icosphere), the same parameters and update terms,
-and the same mask index convention. What changes is how each step is computed: the library
+initialisation (thresholds, centre, radius, icosphere), the same parameters and update terms.
+One thing differs on purpose: the mask sits on the surface. brainextractor 0.3's compute_mask
+places trimesh's voxel grid one voxel lower on every axis (it takes int() of the grid's lower
+bound, which is half a voxel below its first centre), so its masks are displaced by (-1, -1, -1)
+voxels. What changes is how each step is computed: the library
 allocates arrays for every vertex of every iteration (Bresenham lines, candidate points, lists of
 samples) and voxelises the final surface with trimesh's subdivide_to_size; here one numba pass
 per iteration walks the lines in place, and the mask is sampled straight off the triangles.
@@ -23,7 +26,6 @@ import numpy as np
 import trimesh
 from brainextractor import BrainExtractor
 from brainextractor.helpers import sphere
-from numba.typed import List
 from scipy import ndimage
 
 # trimesh's voxelized(1) subdivides until every edge is at most pitch / 2
@@ -318,8 +320,8 @@ def _mark_surface(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray, b
 
 
 def surface_mask(vertices: np.ndarray, faces: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Filled voxelisation of a closed surface in voxel index space, placed as brainextractor's
-    compute_mask places trimesh's voxel grid (one voxel lower on every axis), clipped to `shape`."""
+    """Filled voxelisation of a closed surface in voxel index space (a voxel is in when its
+    centre is), clipped to `shape`."""
     lo = np.floor(vertices.min(axis=0)).astype(np.int64) - 1
     hi = np.ceil(vertices.max(axis=0)).astype(np.int64) + 1
     box = np.zeros(tuple(hi - lo + 1), dtype=bool)
@@ -327,7 +329,7 @@ def surface_mask(vertices: np.ndarray, faces: np.ndarray, shape: tuple[int, ...]
     # fill in the bounding box (trimesh fills before cropping to the image, so do we)
     box = ndimage.binary_fill_holes(box)
     mask = np.zeros(shape, dtype=np.float64)
-    start = lo - 1  # compute_mask's offset: int(min - 0.5) for a grid whose first voxel is min
+    start = lo  # box voxel 0 is index lo (not brainextractor's lo - 1, see the module doc)
     src, dst = [], []
     for axis in range(3):
         a, b = start[axis], start[axis] + box.shape[axis]
@@ -406,7 +408,9 @@ class FastBrainExtractor(BrainExtractor):
         self.num_faces = self.surface.faces.shape[0]
         self.vertices = np.array(self.surface.vertices)
         self.faces = np.array(self.surface.faces)
-        self.vertex_neighbors_idx = List([np.array(i) for i in self.surface.vertex_neighbors])
+        # a plain list: only our own update_surface_attributes reads it (a numba typed List,
+        # as the parent builds, costs ~1 s of compilation in every process)
+        self.vertex_neighbors_idx = [np.array(i) for i in self.surface.vertex_neighbors]
         # (face, corner) of each vertex's faces in (face, corner) order, -1 past a 5-valent one
         # (the order matters: it is the order the vertex normal sums its faces in)
         order = np.argsort(self.faces.ravel(), kind="stable")
