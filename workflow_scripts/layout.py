@@ -9,7 +9,7 @@ Output folder (``out_dir``) is a BIDS-Derivatives dataset::
     sub-<label>/spect/                              synthetic SPECT (subject level: it is made
         sub-<label>_acq-interictal_space-<space>_desc-<condition>_spect.nii.gz   from MRI/PET)
     slices/ models/ metrics/ tables/ figures/ qc/ siscom/ inputs/ logs/ benchmarks/ regions/
-    templates/ (MNI152 at 2 mm, from nilearn)
+    templates/ (MNI152 at 2 mm from nilearn; the simulator's head model)
                                                     work files and group results (.bidsignore)
 
 An *image prefix* (wildcard ``prefix``) names one input image of one subject, e.g.
