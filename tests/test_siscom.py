@@ -5,6 +5,7 @@ from other subjects misses a focus that real SISCOM finds; the figures are drawn
 
 from __future__ import annotations
 
+import gc
 import json
 
 import nibabel as nib
@@ -230,6 +231,14 @@ def test_summary_and_figures(tmp_path):
     subject_figure(paths["t1w"], maps, peaks, tmp_path / "o.png", "sub-01", focus_mm=centre)
     assert (tmp_path / "plot.png").stat().st_size > 1000
     assert (tmp_path / "o.png").stat().st_size > 5000
+    # the figure freezes the garbage collector per row (nilearn's gc.collect calls): it must
+    # leave it as it found it, also when a row fails
+    assert gc.get_freeze_count() == 0
+    four_d = tmp_path / "4d.nii.gz"  # loads, but nilearn refuses to plot it (in the loop)
+    nib.save(nib.Nifti1Image(np.zeros((*SHAPE, 2), np.float32), AFFINE), four_d)
+    with pytest.raises(Exception, match="4D"):
+        subject_figure(paths["t1w"], {**maps, "x": four_d}, peaks, tmp_path / "p.png", "bad")
+    assert gc.get_freeze_count() == 0
 
 
 def test_region_name_hook():
