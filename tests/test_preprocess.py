@@ -250,3 +250,40 @@ def test_template_files_are_nilearns_template_and_mask(tmp_path):
     grid = study_grid({"shape": [64, 64, 48], "voxel_mm": 3.0}, str(tmp_path / "mask.nii.gz"))
     centre = reg.mask_centroid(template_mask(expected))
     assert np.allclose(nib.affines.apply_affine(grid.affine, [31.5, 31.5, 23.5]), centre)
+
+
+def test_registration_loads_only_the_antspyx_it_uses():
+    """registration._ants() sets antspyx up without its package __init__ (2.3 s of CPU for
+    scikit-learn, statsmodels, matplotlib in every job): the functions it uses are the ones
+    the whole package exposes, and any other name loads the whole package."""
+    import subprocess
+    import sys
+
+    names = """
+used = ("registration", "image_read", "apply_transforms", "read_transform", "resample_image",
+        "resample_image_to_target")
+names = [f"{getattr(ants, n).__module__}.{getattr(ants, n).__qualname__}" for n in used]
+"""
+    lean = f"""
+import json, sys
+from workflow_scripts import registration as reg
+ants = reg._ants()
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"sklearn", "statsmodels", "matplotlib"}})
+{names}
+import ants as again
+print(json.dumps([heavy, names, again is ants, callable(ants.plot), "sklearn" in sys.modules]))
+"""
+    full = f"import json\nimport ants\n{names}\nprint(json.dumps(names))"
+    root = Path(__file__).resolve().parents[1]
+    lean_out, full_out = (
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for code in (lean, full)
+    )
+    heavy, lean_names, same_module, plot, loaded_later = lean_out
+    assert heavy == [] and same_module
+    assert lean_names == full_out
+    assert plot and loaded_later  # a name outside the parts (ants.plotting): the whole package
