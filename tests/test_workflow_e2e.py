@@ -323,7 +323,9 @@ USES: dict[str, tuple[object, set[str]]] = {  # key -> (changed value, rules who
     "splits.seed": (1, set()),  # every tiny subject is labelled: the seed splits nobody
     "simulate.seed": (8, SIMULATE),
     "simulate.ictal": (False, SIMULATE),
-    "simulate.voxel_scale": (3.5, SIMULATE | {"simulate_template"}),  # the head model's grid
+    # the head model's grid: simulate_subject's params carry it too, but its input (the head
+    # model) is remade first, and a dry run gives that reason before the params
+    "simulate.voxel_scale": (3.5, {"simulate_template"}),
     **{
         f"simulate.effects.{k}": (v, SIMULATE)
         for k, v in {
