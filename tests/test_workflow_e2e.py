@@ -436,7 +436,16 @@ STRUCTURE = {
     "siscom.enabled",
 }
 # reasons Snakemake gives for a job that reruns because something upstream was remade
-UPSTREAM = ("Input files updated by another job", "Set of input files has changed")
+# Reasons a dry run gives for a job rerun through its inputs; Snakemake names only the first.
+# "Updated input files": a file the job newly takes (e.g. the validation slices when
+# train.validate_every turns on) may have been written after the job's output, in which case
+# that reason comes before "Set of input files has changed" (which order depends on the run's
+# job order).
+UPSTREAM = (
+    "Input files updated by another job",
+    "Set of input files has changed",
+    "Updated input files",
+)
 
 
 def config_leaves(node: dict, path: tuple = ()):
