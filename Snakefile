@@ -7,9 +7,11 @@ from snakemake.utils import min_version
 
 sys.path.insert(0, workflow.basedir)  # the workflow's own packages, also without `pip install`
 
+from workflow_scripts import scheduler_timers
 from workflow_scripts.config_types import coerce_to_schema, load_schema, validate_config
 
 min_version("9.0")
+scheduler_timers.install()  # one pending re-evaluation timer, not one per finished job
 
 
 configfile: f"{workflow.basedir}/config.yaml"
