@@ -1,5 +1,5 @@
 # Predict held-out (and predict-split) subjects, score them, and build the paper's tables and
-# figures (workflow_scripts/predict.py, baselines.py, evaluate.py).
+# figures (workflow_scripts/predict.py, score.py, baselines.py, evaluate.py).
 
 
 # Cheap aggregate jobs run where snakemake runs, not as cluster submissions.
@@ -82,7 +82,7 @@ rule score:
         mem_mb=1000,
         runtime=5,
     params:
-        entry="workflow_scripts.predict:score_job",
+        entry="workflow_scripts.score:score_job",
         condition=condition_of,
     script:
         "../workflow_scripts/entry.py"

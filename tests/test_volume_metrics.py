@@ -8,7 +8,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from workflow_scripts.metrics import ssim_map
-from workflow_scripts.predict import scored_tables
+from workflow_scripts.score import scored_tables
 from workflow_scripts.slices import RELATIVE_MAX, SubjectSlices
 from workflow_scripts.volume_metrics import (
     PSNR_RANGE,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workflow_scripts.predict import metrics_table
+from workflow_scripts.score import metrics_table
 from workflow_scripts.slices import load_slices, stack_input
 
 log = logging.getLogger(__name__)

@@ -129,8 +129,8 @@ def ceiling_job(smk) -> None:
     from workflow_scripts import registration as reg
     from workflow_scripts.layout import TEMPLATE
     from workflow_scripts.nifti_io import write_text
-    from workflow_scripts.predict import load_float, scored_tables, scoring_mask
     from workflow_scripts.preprocess import study_grid
+    from workflow_scripts.score import load_float, scored_tables, scoring_mask
     from workflow_scripts.slices import load_slices
 
     reg.set_threads(smk.threads)

@@ -8,7 +8,6 @@ empty pair means for it (the registration check, for one, counts it as a failure
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -23,6 +22,8 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest face-connected component of a boolean mask (the mask itself when it has at
     most one component, so an empty mask stays empty)."""
+    from scipy import ndimage  # here: most jobs that import this module never label (0.2 s)
+
     labels, n = ndimage.label(mask)
     if n <= 1:
         return np.asarray(mask, dtype=bool)
