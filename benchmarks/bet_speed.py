@@ -1,5 +1,5 @@
 """The pure-Python BET before and after: brainextractor's BrainExtractor against
-workflow_scripts.bet_surface.FastBrainExtractor on one image, in CPU seconds (run interleaved in
+workflow_scripts.preprocess.bet_surface.FastBrainExtractor on one image, in CPU seconds (run interleaved in
 one process, after the numba caches are warm) with the agreement of their outputs.
 
     python benchmarks/bet_speed.py IMAGE [IMAGE ...] [--repeats 2] [--iterations 1000]
@@ -29,8 +29,8 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workflow_scripts.bet_surface import FastBrainExtractor  # noqa: E402
 from workflow_scripts.masks import dice, largest_component  # noqa: E402
+from workflow_scripts.preprocess.bet_surface import FastBrainExtractor  # noqa: E402
 
 
 def load(path: str) -> nib.Nifti1Image:

@@ -18,20 +18,16 @@ import nibabel as nib
 import numpy as np
 import yaml
 
-from workflow_scripts import registration as reg
 from workflow_scripts.layout import Layout
 from workflow_scripts.masks import dice
 from workflow_scripts.nifti_io import save_nifti
-from workflow_scripts.preprocess import (
-    reorient,
-    study_grid,
-    template_files,
-    working_resolution,
-)
+from workflow_scripts.preprocess import registration as reg
+from workflow_scripts.preprocess.reorient import reorient
+from workflow_scripts.preprocess.skullstrip import skull_strip
+from workflow_scripts.preprocess.spaces import study_grid, template_files, working_resolution
+from workflow_scripts.preprocess.spect_mask import spect_brain_mask
 from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir
 from workflow_scripts.simulation_truth import read_truth
-from workflow_scripts.skullstrip import skull_strip
-from workflow_scripts.spect_mask import spect_brain_mask
 
 ROOT = Path(__file__).resolve().parents[1]
 

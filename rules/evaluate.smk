@@ -59,7 +59,7 @@ rule synth_to_scan:
         mem_mb=2000,
         runtime=5,
     params:
-        entry="workflow_scripts.preprocess:to_scan_job",
+        entry="workflow_scripts.preprocess.jobs:to_scan_job",
         raw=lambda w: str(COHORT.path(w.subject, SCAN_ROLE[w.scan])),
     script:
         "../workflow_scripts/entry.py"

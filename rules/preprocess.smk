@@ -1,5 +1,6 @@
 # Per-image preprocessing: reorient, skull strip (BET) or histogram mask, register, resample
-# onto the native (T1w) and template (MNI152) grids. Logic: workflow_scripts/preprocess.py.
+# onto the native (T1w) and template (MNI152) grids.
+# Logic: workflow_scripts/preprocess/ (the rules' entries: jobs.py).
 # Image-level rules use the wildcard `prefix` (one input image, workflow_scripts/layout.py).
 
 
@@ -97,7 +98,7 @@ rule reorient:
         mem_mb=3000,
         runtime=10,
     params:
-        entry="workflow_scripts.preprocess:reorient_job",
+        entry="workflow_scripts.preprocess.jobs:reorient_job",
         subject=lambda w: image_of(w)[0],
         mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
         pet_4d=config["preprocess"]["pet_4d"],
@@ -128,7 +129,7 @@ rule skullstrip_t1w:
         mem_mb=4000,
         runtime=20,
     params:
-        entry="workflow_scripts.preprocess:skullstrip_job",
+        entry="workflow_scripts.preprocess.jobs:skullstrip_job",
         subject=lambda w: image_of(w)[0],
         mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
         settings=skullstrip_settings("t1w"),
@@ -147,7 +148,7 @@ use rule skullstrip_t1w as skullstrip_pet with:
     wildcard_constraints:
         prefix=names.prefix_pattern("pet"),
     params:
-        entry="workflow_scripts.preprocess:skullstrip_job",
+        entry="workflow_scripts.preprocess.jobs:skullstrip_job",
         subject=lambda w: image_of(w)[0],
         mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
         settings=skullstrip_settings("pet"),
@@ -170,7 +171,7 @@ use rule skullstrip_t1w as spect_mask with:
     conda:
         "../envs/stats.yaml"
     params:
-        entry="workflow_scripts.preprocess:spectmask_job",
+        entry="workflow_scripts.preprocess.jobs:spectmask_job",
         subject=lambda w: image_of(w)[0],
         mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
         settings=settings("preprocess", "spect_mask"),
@@ -197,7 +198,7 @@ rule register_to_mri:
         mem_mb=4000,
         runtime=20,
     params:
-        entry="workflow_scripts.preprocess:register_mri_job",
+        entry="workflow_scripts.preprocess.jobs:register_mri_job",
         subject=lambda w: image_of(w)[0],
         mod=lambda w: MOD_OF_ROLE[image_of(w)[1]],
         registration=settings("preprocess", "registration"),
@@ -221,7 +222,7 @@ rule template_files:
         mem_mb=2000,
         runtime=5,
     params:
-        entry="workflow_scripts.preprocess:template_job",
+        entry="workflow_scripts.preprocess.jobs:template_job",
     script:
         "../workflow_scripts/entry.py"
 
@@ -250,7 +251,7 @@ rule register_to_template:
         mem_mb=4000,
         runtime=20,
     params:
-        entry="workflow_scripts.preprocess:register_template_job",
+        entry="workflow_scripts.preprocess.jobs:register_template_job",
         subject=lambda w: image_of(w)[0],
         registration=settings("preprocess", "registration"),
         grid=settings("preprocess", "grid"),
@@ -281,7 +282,7 @@ rule space_mri:
         mem_mb=4000,
         runtime=10,
     params:
-        entry="workflow_scripts.preprocess:space_job",
+        entry="workflow_scripts.preprocess.jobs:space_job",
         subject=lambda w: image_of(w)[0],
         modality="T1w",
         space_name=lambda w: SPACE_NAME[w.space],
@@ -300,7 +301,7 @@ use rule space_mri as space_pet with:
     wildcard_constraints:
         prefix=names.prefix_pattern("pet"),
     params:
-        entry="workflow_scripts.preprocess:space_job",
+        entry="workflow_scripts.preprocess.jobs:space_job",
         subject=lambda w: image_of(w)[0],
         modality="pet",
         space_name=lambda w: SPACE_NAME[w.space],
@@ -319,7 +320,7 @@ use rule space_mri as space_spect with:
     wildcard_constraints:
         prefix=names.prefix_pattern("spect"),
     params:
-        entry="workflow_scripts.preprocess:space_job",
+        entry="workflow_scripts.preprocess.jobs:space_job",
         subject=lambda w: image_of(w)[0],
         modality="spect",
         space_name=lambda w: SPACE_NAME[w.space],
@@ -337,7 +338,7 @@ use rule space_mri as space_ictal with:
         prefix=names.prefix_pattern("ictal"),
         space=NATIVE,
     params:
-        entry="workflow_scripts.preprocess:space_job",
+        entry="workflow_scripts.preprocess.jobs:space_job",
         subject=lambda w: image_of(w)[0],
         modality="ictal",
         space_name=lambda w: SPACE_NAME[w.space],
@@ -369,6 +370,6 @@ rule preprocess_qc:
         mem_mb=2000,
         runtime=5,
     params:
-        entry="workflow_scripts.preprocess:qc_job",
+        entry="workflow_scripts.preprocess.jobs:qc_job",
     script:
         "../workflow_scripts/entry.py"

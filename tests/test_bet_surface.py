@@ -1,4 +1,4 @@
-"""The fast BET (workflow_scripts.bet_surface) against the library it reimplements: brainextractor's
+"""The fast BET (workflow_scripts.preprocess.bet_surface) against the library it reimplements: brainextractor's
 own kernels on the same state, its surface after many iterations, and its compute_mask."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from brainextractor import BrainExtractor
 from brainextractor.helpers import bresenham3d, closest_integer_point
 
 from tests.conftest import ellipsoid
-from workflow_scripts import bet_surface as bs
 from workflow_scripts.masks import dice
-from workflow_scripts.preprocess import reorient
+from workflow_scripts.preprocess import bet_surface as bs
+from workflow_scripts.preprocess.reorient import reorient
 from workflow_scripts.simulate import bids_paths, simulate_subject
 
 # Both classes run this many iterations from the same start: enough for the surface to reach the

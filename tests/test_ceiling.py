@@ -130,7 +130,7 @@ def test_draws_are_seeded_per_subject_and_at_least_one():
 def test_scan_preprocessing_reorients_masks_and_resamples_like_the_real_scan(tmp_path):
     """Raw counts stored LPI at 4 mm: reoriented to RAS, masked by the SPECT histogram mask,
     resampled onto the (here identical) RAS grid with no transform: the masked counts back."""
-    from workflow_scripts.spect_mask import spect_brain_mask
+    from workflow_scripts.preprocess.spect_mask import spect_brain_mask
 
     e, _ = expected_image((48, 48, 24))
     raw_affine = np.diag([-4.0, -4.0, -4.0, 1.0])

@@ -1,4 +1,4 @@
-"""The scipy resampler (workflow_scripts/linear_resample.py) against antspyx itself: the same
+"""The scipy resampler (workflow_scripts/preprocess/linear_resample.py) against antspyx itself: the same
 voxels through rotated, sheared, composed and inverted ANTs transforms, on oblique grids."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from workflow_scripts import registration as reg
-from workflow_scripts.linear_resample import read_ants_affine, resample_linear
+from workflow_scripts.preprocess import registration as reg
+from workflow_scripts.preprocess.linear_resample import read_ants_affine, resample_linear
 
 
 def _rotation(angles) -> np.ndarray:
@@ -127,7 +127,7 @@ def test_not_a_transform_file_names_it(tmp_path):
 def test_resampling_job_module_does_not_import_ants(scene, tmp_path):
     """The point of the module: a resampling job never pays for `import ants`."""
     code = (
-        "import sys; from workflow_scripts import registration as reg; "
+        "import sys; from workflow_scripts.preprocess import registration as reg; "
         f"reg.resample({scene['image']!r}, reg.grid_image([0, 0, 0], (8, 8, 8), 3.0), "
         f"[{scene['tx'][0]!r}], {str(tmp_path / 'o.nii.gz')!r}); "
         "print('ants' in sys.modules)"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from workflow_scripts.nifti_io import InputImageError, load_volume, save_nifti, write_json
-from workflow_scripts.preprocess import reorient
+from workflow_scripts.preprocess.reorient import reorient
 
 AFF = np.diag([2.0, 2.0, 2.0, 1.0])
 

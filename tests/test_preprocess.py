@@ -13,13 +13,18 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from workflow_scripts import registration as reg
 from workflow_scripts.masks import dice
 from workflow_scripts.nifti_io import save_nifti
-from workflow_scripts.preprocess import reorient
+from workflow_scripts.preprocess import registration as reg
+from workflow_scripts.preprocess.reorient import reorient
+from workflow_scripts.preprocess.skullstrip import (
+    SkullStripError,
+    make_bet,
+    resolve_backend,
+    skull_strip,
+)
+from workflow_scripts.preprocess.spect_mask import spect_brain_mask
 from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir
-from workflow_scripts.skullstrip import SkullStripError, make_bet, resolve_backend, skull_strip
-from workflow_scripts.spect_mask import spect_brain_mask
 
 CFG = {
     "shrink_factors": [4, 2, 1],
@@ -234,7 +239,7 @@ def test_fsl_backend_command_line_and_auto_choice(tmp_path, monkeypatch):
 def test_template_files_are_nilearns_template_and_mask(tmp_path):
     """Template-space jobs read rule template_files' two files instead of importing nilearn:
     they must hold exactly what nilearn loads (values, dtype, grid), so nothing downstream moves."""
-    from workflow_scripts.preprocess import study_grid, template_files, template_mask
+    from workflow_scripts.preprocess.spaces import study_grid, template_files, template_mask
 
     template_files(tmp_path / "t1w.nii.gz", tmp_path / "mask.nii.gz")
     expected = reg.template_brain(2.0)
@@ -266,7 +271,7 @@ names = [f"{getattr(ants, n).__module__}.{getattr(ants, n).__qualname__}" for n 
 """
     lean = f"""
 import json, sys
-from workflow_scripts import registration as reg
+from workflow_scripts.preprocess import registration as reg
 ants = reg._ants()
 heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"sklearn", "statsmodels", "matplotlib"}})
 {names}

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow_scripts import registration as reg
-from workflow_scripts.preprocess import study_grid, template_files
+from workflow_scripts.preprocess import registration as reg
+from workflow_scripts.preprocess.spaces import study_grid, template_files
 from workflow_scripts.regions import (
     REGIONS,
     AtlasError,

@@ -105,9 +105,9 @@ def scan_preprocessing(
     """The real SPECT's preprocessing (preprocess.reorient_job, spectmask_job, space_job) as a
     function of raw counts: RAS reorientation, histogram brain mask, masked image resampled
     linearly onto `grid` through the stored `transforms` (registration is not redone)."""
-    from workflow_scripts import registration as reg
     from workflow_scripts.nifti_io import save_nifti
-    from workflow_scripts.spect_mask import spect_brain_mask
+    from workflow_scripts.preprocess import registration as reg
+    from workflow_scripts.preprocess.spect_mask import spect_brain_mask
 
     def run(counts: np.ndarray) -> np.ndarray:
         img = nib.as_closest_canonical(nib.Nifti1Image(counts, raw_affine))
@@ -126,10 +126,10 @@ def scan_preprocessing(
 def ceiling_job(smk) -> None:
     """Snakemake entry (rule mc_ceiling), one subject and space: slice and volume scores of the
     Monte Carlo ceiling against the subject's real SPECT."""
-    from workflow_scripts import registration as reg
     from workflow_scripts.layout import TEMPLATE
     from workflow_scripts.nifti_io import write_text
-    from workflow_scripts.preprocess import study_grid
+    from workflow_scripts.preprocess import registration as reg
+    from workflow_scripts.preprocess.spaces import study_grid
     from workflow_scripts.score import load_float, scored_tables, scoring_mask
     from workflow_scripts.slices import load_slices
 

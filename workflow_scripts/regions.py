@@ -286,7 +286,7 @@ def largest_real_asymmetry(rows: pd.DataFrame) -> str | None:
 def atlas_job(smk) -> None:
     """Snakemake entry (rule atlas): the built-in atlas, or the user's, on the template grid."""
     from workflow_scripts.layout import TEMPLATE, XFORM_CODE
-    from workflow_scripts.preprocess import study_grid
+    from workflow_scripts.preprocess.spaces import study_grid
 
     grid = study_grid(smk.params.grid, smk.input.grid_mask)
     # a --config override spells an empty entry as text
@@ -322,7 +322,7 @@ def atlas_job(smk) -> None:
 def atlas_to_subject_job(smk) -> None:
     """Snakemake entry (rule atlas_to_subject): the template atlas onto the subject's T1w grid
     through its T1w -> MNI152 affine inverted, nearest neighbour."""
-    from workflow_scripts import registration as reg
+    from workflow_scripts.preprocess import registration as reg
 
     reg.set_threads(smk.threads)
     warp_atlas(smk.input.atlas, smk.input.t1w, smk.input.template_xfm, smk.output.image)
@@ -340,7 +340,7 @@ def atlas_to_subject_job(smk) -> None:
 def warp_atlas(atlas: str | Path, reference: str | Path, template_xfm: str | Path, out) -> None:
     """Resample a template-space label image onto a native grid through the inverse of the
     subject's T1w -> MNI152 transform (ANTs, nearest neighbour)."""
-    from workflow_scripts import registration as reg
+    from workflow_scripts.preprocess import registration as reg
 
     reg.resample(
         atlas,

@@ -94,7 +94,7 @@ def warp_job(smk) -> None:
     """Rule siscom_warp: onto the subject's native grid, the flat interictal (inverse of its
     MRI -> template affine), the ictal SPECT's own mask and the interictal scan unmasked, like
     the ictal one (their rigid transforms)."""
-    from workflow_scripts import registration as reg
+    from workflow_scripts.preprocess import registration as reg
 
     reg.set_threads(smk.threads)
     grid = nib.load(smk.input.ictal)

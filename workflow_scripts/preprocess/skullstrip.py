@@ -55,7 +55,7 @@ class PythonBETOutputSpec(TraitedSpec):
 
 class PythonBET(BaseInterface):
     """BET's surface-evolution algorithm (Smith 2002) as implemented by `brainextractor`, run by
-    its fast subclass (workflow_scripts.bet_surface: the same surface, several times faster)."""
+    its fast subclass (workflow_scripts.preprocess.bet_surface: the same surface, several times faster)."""
 
     input_spec = PythonBETInputSpec
     output_spec = PythonBETOutputSpec
@@ -65,7 +65,7 @@ class PythonBET(BaseInterface):
         return out.with_name(out.name.replace(".nii.gz", "_mask.nii.gz"))
 
     def _run_interface(self, runtime):
-        from workflow_scripts.bet_surface import FastBrainExtractor
+        from workflow_scripts.preprocess.bet_surface import FastBrainExtractor
 
         img = nib.load(self.inputs.in_file)
         data = np.asarray(img.dataobj, dtype=np.float32)

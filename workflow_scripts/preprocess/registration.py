@@ -208,8 +208,8 @@ def resample(
     `code`: the NIfTI sform/qform code of the result (1 scanner anatomical, 4 MNI152).
     `invert`: apply each (linear) transform inverted, e.g. to go from the MRI back to a scan.
     The transforms are linear, so scipy applies them as ITK would, without importing antspyx
-    (workflow_scripts/linear_resample.py: that import alone outweighs the resampling)."""
-    from workflow_scripts.linear_resample import resample_linear
+    (workflow_scripts/preprocess/linear_resample.py: that import alone outweighs the resampling)."""
+    from workflow_scripts.preprocess.linear_resample import resample_linear
 
     data = resample_linear(
         nib.load(moving), reference, transforms, interpolation=interpolation, invert=invert

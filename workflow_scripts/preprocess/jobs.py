@@ -1,36 +1,23 @@
-"""The preprocessing jobs: reorient, skull strip / mask, register, resample to the two spaces.
-
-Each `*_job(smk)` is the entry of one Snakemake rule (see rules/preprocess.smk) and calls the
-plain functions of reorient/skullstrip/spect_mask/registration, which the tests use directly.
-"""
+"""Snakemake entries of rules/preprocess.smk (and synth_to_scan): reorient, skull strip / mask,
+register, resample to the two spaces, QC. Each `*_job(smk)` reads the job's files and settings
+and calls the stage's plain functions (reorient, skullstrip, spect_mask, registration, spaces,
+qc), which the tests use directly."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-from workflow_scripts import registration as reg
 from workflow_scripts.derivatives import write_sidecar
 from workflow_scripts.layout import TEMPLATE, XFORM_CODE
-from workflow_scripts.nifti_io import load_volume, save_nifti, write_json
+from workflow_scripts.nifti_io import save_nifti, write_json
+from workflow_scripts.preprocess import registration as reg
+from workflow_scripts.preprocess.reorient import reorient
+from workflow_scripts.preprocess.spaces import study_grid, template_files, working_resolution
 
 log = logging.getLogger(__name__)
-
-# Our modality names -> the cohort's input keys.
-INPUT_KEY = {"T1w": "t1w", "pet": "pet", "spect": "spect", "ictal": "ictal"}
-
-
-def reorient(in_file, out_file, subject: str, modality: str, pet_4d: str = "mean") -> dict:
-    """Validate, then permute/flip voxels to RAS+ (no interpolation, world positions kept)."""
-    img = load_volume(in_file, subject, INPUT_KEY[modality], pet_4d=pet_4d)
-    before = "".join(nib.aff2axcodes(img.affine))
-    canonical = nib.as_closest_canonical(img)
-    save_nifti(canonical, out_file)
-    log.info("sub-%s %s: %s -> RAS (%s)", subject, modality, before, in_file)
-    return {"orientation_in": before, "shape": list(canonical.shape)}
 
 
 def reorient_job(smk) -> None:
@@ -49,7 +36,7 @@ def reorient_job(smk) -> None:
 
 
 def skullstrip_job(smk) -> None:
-    from workflow_scripts.skullstrip import skull_strip  # nipype is slow to import
+    from workflow_scripts.preprocess.skullstrip import skull_strip  # nipype is slow to import
 
     cfg = smk.params.settings
     mod = smk.params.mod
@@ -81,7 +68,7 @@ def _brain_sidecars(smk, record: dict) -> None:
 
 
 def spectmask_job(smk) -> None:
-    from workflow_scripts.spect_mask import spect_brain_mask
+    from workflow_scripts.preprocess.spect_mask import spect_brain_mask
 
     cfg = smk.params.settings
     img = nib.load(smk.input[0])
@@ -92,11 +79,6 @@ def spectmask_job(smk) -> None:
     save_nifti((data * mask).astype(np.float32), smk.output.brain, affine=img.affine)
     save_nifti(mask.astype(np.uint8), smk.output.mask, affine=img.affine)
     _brain_sidecars(smk, {"Method": "SPECT intensity histogram", **info})
-
-
-def working_resolution(grid_cfg: dict) -> float:
-    """Register at 2 mm, or at the output grid's voxel size when that is coarser."""
-    return max(reg.WORKING_MM, float(grid_cfg["voxel_mm"]))
 
 
 def register_mri_job(smk) -> None:
@@ -154,32 +136,6 @@ def register_template_job(smk) -> None:
     )
 
 
-def template_mask(template: nib.Nifti1Image) -> nib.Nifti1Image:
-    """nilearn's MNI152 brain mask on the template's grid (its resampled T1 is not exactly 0
-    outside the brain, so thresholding the T1 would not do)."""
-    from nilearn import datasets
-
-    res = 1 if abs(template.affine[0, 0]) < 1.5 else 2
-    mask = datasets.load_mni152_brain_mask(resolution=res)
-    return nib.Nifti1Image((np.asarray(mask.dataobj) > 0.5).astype(np.uint8), mask.affine)
-
-
-def study_grid(grid_cfg: dict, centre_mask: str) -> nib.Nifti1Image:
-    """A space's grid, centred on a brain mask: the subject's MRI brain (native) or the
-    template's (template, `template_files`)."""
-    centre = reg.mask_centroid(nib.load(centre_mask))
-    return reg.grid_image(centre, grid_cfg["shape"], grid_cfg["voxel_mm"])
-
-
-def template_files(t1w_out: str | Path, mask_out: str | Path) -> None:
-    """Write nilearn's MNI152 brain T1 at 2 mm and its brain mask once, as they load (same
-    dtype), so that template-space jobs read two small files instead of importing nilearn."""
-    template = reg.template_brain(2.0)
-    save_nifti(np.asanyarray(template.dataobj), t1w_out, affine=template.affine, code=4)
-    mask = template_mask(template)
-    save_nifti(np.asanyarray(mask.dataobj), mask_out, affine=mask.affine, code=4)
-
-
 def template_job(smk) -> None:
     """Snakemake entry (rule template_files)."""
     template_files(smk.output.t1w, smk.output.mask)
@@ -229,7 +185,7 @@ def space_job(smk) -> None:
 
 
 def qc_job(smk) -> None:
-    from workflow_scripts.preprocess_qc import registration_qc
+    from workflow_scripts.preprocess.qc import registration_qc
 
     registration_qc(
         smk.input.mri,
