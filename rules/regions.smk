@@ -1,5 +1,5 @@
 # Regional perfusion and left-right asymmetry of synthetic vs real SPECT, with agreement
-# statistics (workflow_scripts/regions.py, agreement.py, regional_summary.py).
+# statistics (workflow_scripts/regions/: atlas, uptake, agreement, summary; entries in jobs.py).
 
 
 # Cheap aggregate jobs run where snakemake runs, not as cluster submissions.
@@ -26,7 +26,7 @@ rule atlas:
         mem_mb=2000,
         runtime=5,
     params:
-        entry="workflow_scripts.regions:atlas_job",
+        entry="workflow_scripts.regions.jobs:atlas_job",
         atlas=settings("evaluate", "atlas"),
         grid=settings("preprocess", "grid"),
     script:
@@ -52,7 +52,7 @@ rule atlas_to_subject:
         mem_mb=2000,
         runtime=5,
     params:
-        entry="workflow_scripts.regions:atlas_to_subject_job",
+        entry="workflow_scripts.regions.jobs:atlas_to_subject_job",
     script:
         "../workflow_scripts/entry.py"
 
@@ -73,7 +73,7 @@ rule regional:
         mem_mb=2000,
         runtime=10,
     params:
-        entry="workflow_scripts.regions:regional_job",
+        entry="workflow_scripts.regions.jobs:regional_job",
         spaces=lambda w: sorted({sp for sp, _, _ in regional_conditions(w.subject)}),
         conditions=lambda w: [(sp, cond) for sp, _, cond in regional_conditions(w.subject)],
         split=lambda w: COHORT.split_of(w.subject),
@@ -115,7 +115,7 @@ rule regional_tables:
         mem_mb=2000,
         runtime=10,
     params:
-        entry="workflow_scripts.regional_summary:regional_tables_job",
+        entry="workflow_scripts.regions.jobs:regional_tables_job",
         ai_threshold=config["evaluate"]["lateralisation_ai_percent"],
     script:
         "../workflow_scripts/entry.py"

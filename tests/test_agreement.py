@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow_scripts.agreement import bland_altman, icc, two_way_mean_squares, wilson
-from workflow_scripts.regional_summary import agreement_table, lateralisation, side
+from workflow_scripts.regions.agreement import bland_altman, icc, two_way_mean_squares, wilson
+from workflow_scripts.regions.summary import agreement_table, lateralisation, side
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges.
 SHROUT_FLEISS = np.array(

@@ -9,17 +9,19 @@ import pytest
 
 from workflow_scripts.preprocess import registration as reg
 from workflow_scripts.preprocess.spaces import study_grid, template_files
-from workflow_scripts.regions import (
+from workflow_scripts.regions.atlas import (
     REGIONS,
     AtlasError,
-    asymmetry_index,
     build_atlas,
-    focus_pair,
     load_user_atlas,
-    regional_means,
-    subject_regional_table,
     warp_atlas,
     world_coordinates,
+)
+from workflow_scripts.regions.uptake import (
+    asymmetry_index,
+    focus_pair,
+    regional_means,
+    subject_regional_table,
 )
 
 DEMO_GRID = {"shape": [64, 64, 48], "voxel_mm": 3.0}
@@ -249,7 +251,7 @@ def test_focus_region_is_the_label_at_the_focus_or_the_nearest():
 
 
 def test_without_truth_the_focus_is_the_largest_real_asymmetry():
-    from workflow_scripts.regions import largest_real_asymmetry
+    from workflow_scripts.regions.uptake import largest_real_asymmetry
 
     rows = pd.DataFrame(
         {

@@ -197,7 +197,7 @@ def _atlas(inp) -> tuple[nib.Nifti1Image | None, dict[int, str] | None]:
     """The regional atlas on the subject's grid and its names (none when not given)."""
     if "atlas" not in inp.keys():
         return None, None
-    from workflow_scripts.regions import read_label_table, region_label
+    from workflow_scripts.regions.atlas import read_label_table, region_label
 
     labels = read_label_table(inp.atlas_labels)
     names = {

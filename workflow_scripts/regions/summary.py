@@ -1,20 +1,16 @@
 """Group tables and figure of regional agreement (rule regional_tables): per condition, ICC(A,1)
 and Bland-Altman limits over regions x subjects for regional uptake and for the asymmetry index,
-and lateralisation agreement in the focus region (see workflow_scripts/agreement.py)."""
+and lateralisation agreement in the focus region (see workflow_scripts/regions/agreement.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from workflow_scripts.agreement import bland_altman, icc, wilson  # noqa: E402
-from workflow_scripts.nifti_io import save_figure, write_text  # noqa: E402
+from workflow_scripts.nifti_io import save_figure
+from workflow_scripts.regions.agreement import bland_altman, icc, wilson
 
 CONDITION = ["space", "input", "loss"]
 MEASURES = ("uptake", "AI")
@@ -85,6 +81,11 @@ def agreement_table(regional: pd.DataFrame, threshold: float) -> pd.DataFrame:
 def agreement_figure(regional: pd.DataFrame, out_png: str | Path) -> None:
     """Per space (columns): synthetic vs real regional uptake, and Bland-Altman plots of uptake
     and AI with the pooled bias and 95 % limits; colour = input / loss."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     spaces = sorted(regional["space"].unique())
     fig, axes = plt.subplots(3, len(spaces), figsize=(5 * len(spaces), 13), squeeze=False)
     labels = sorted(set(regional["input"] + "/" + regional["loss"]))
@@ -121,12 +122,3 @@ def agreement_figure(regional: pd.DataFrame, out_png: str | Path) -> None:
         axes[0, c].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     save_figure(fig, out_png, dpi=90)
-
-
-def regional_tables_job(smk) -> None:
-    """Snakemake entry (rule regional_tables)."""
-    regional = pd.concat([pd.read_csv(p, sep="\t") for p in smk.input.tables], ignore_index=True)
-    write_text(regional.to_csv(index=False, float_format="%.6g"), smk.output.uptake)
-    table = agreement_table(regional, float(smk.params.ai_threshold))
-    write_text(table.to_csv(index=False, float_format="%.4g"), smk.output.agreement)
-    agreement_figure(regional, smk.output.figure)
