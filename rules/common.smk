@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 from workflow_scripts import layout as names
-from workflow_scripts.cohort import build_cohort
-from workflow_scripts.input_check import usable
+from workflow_scripts.inputs.cohort import build_cohort
+from workflow_scripts.inputs.check import usable
 from workflow_scripts.layout import INPUT_ROLES, ROLE, SPACE_LABEL, SPACE_NAME, Layout
 
 COHORT = build_cohort(config)

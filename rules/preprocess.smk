@@ -28,7 +28,7 @@ rule check_inputs:
         mem_mb=3000,
         runtime=10,
     params:
-        entry="workflow_scripts.input_check:check_job",
+        entry="workflow_scripts.inputs.jobs:check_job",
         pet_4d=config["preprocess"]["pet_4d"],
     script:
         "../workflow_scripts/entry.py"
@@ -51,7 +51,7 @@ checkpoint input_gate:
         mem_mb=500,
         runtime=5,
     params:
-        entry="workflow_scripts.input_check:gate_job",
+        entry="workflow_scripts.inputs.jobs:gate_job",
         cohort_excluded=COHORT.excluded,
     script:
         "../workflow_scripts/entry.py"

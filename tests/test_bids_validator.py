@@ -1,5 +1,5 @@
 """The simulated demo cohort passes the official BIDS validator (bids-validator-deno), and the
-validator wrapper (workflow_scripts/bids_validator.py) reports what breaks it.
+validator wrapper (workflow_scripts/inputs/bids_validator.py) reports what breaks it.
 
 Subjects are simulated at voxel_scale=3 through the Python functions (about 2 s each); each
 validator run takes about a second. Tests that need the validator skip when it is not installed
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from workflow_scripts import bids_validator
-from workflow_scripts.bids_validator import (
+from workflow_scripts.inputs import bids_validator
+from workflow_scripts.inputs.bids_validator import (
     ValidatorNotFoundError,
     find_validator,
     run_validator,

@@ -1,4 +1,4 @@
-"""Subject discovery and subject-level splits (workflow_scripts/cohort.py)."""
+"""Subject discovery and subject-level splits (workflow_scripts/inputs/cohort.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow_scripts.cohort import (
+from workflow_scripts.inputs.cohort import (
     CohortError,
     assign_missing_splits,
     build_cohort,

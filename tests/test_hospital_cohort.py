@@ -154,7 +154,7 @@ def test_derivatives_carry_sessions_and_spaces(hospital_run):
 
 @pytest.mark.slow
 def test_hospital_derivatives_pass_the_bids_validator(hospital_run):
-    from workflow_scripts.bids_validator import run_validator
+    from workflow_scripts.inputs.bids_validator import run_validator
 
     result = run_validator(hospital_run[0] / "out", derivative=True)
     assert not result.errors, result.report()

@@ -13,7 +13,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from workflow_scripts.cohort import SPLITS
+from workflow_scripts.inputs.cohort import SPLITS
 from workflow_scripts.layout import Layout
 from workflow_scripts.simulate import bids_paths, simulate_subject, truth_dir, write_dataset
 from workflow_scripts.simulate.effects import EffectSettings

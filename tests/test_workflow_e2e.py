@@ -586,7 +586,7 @@ def test_synthetic_spect_covers_the_whole_brain_with_an_uncertainty_map(finished
 
 @pytest.mark.slow
 def test_derivatives_pass_the_bids_validator(finished_run):
-    from workflow_scripts.bids_validator import run_validator
+    from workflow_scripts.inputs.bids_validator import run_validator
 
     result = run_validator(finished_run / "out", derivative=True)
     assert not result.errors, result.report()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow_scripts.cohort import SPLITS
+from workflow_scripts.inputs.cohort import SPLITS
 from workflow_scripts.layout import SIMULATION_DIR, Layout
 from workflow_scripts.nifti_io import save_nifti, write_json, write_text
 from workflow_scripts.simulate.effects import EffectSettings

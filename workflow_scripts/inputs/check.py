@@ -58,26 +58,3 @@ def exclusion_table(reports: list[dict], cohort_excluded: list[tuple[str, str]])
                     }
                 )
     return pd.DataFrame(rows, columns=["subject", "modality", "file", "reason"])
-
-
-def check_job(smk) -> None:
-    """Snakemake entry (checkpoint check_inputs)."""
-    check_subject(
-        smk.wildcards.subject,
-        {k: v for k, v in smk.input.items()},
-        smk.output[0],
-        pet_4d=smk.params.pet_4d,
-    )
-
-
-def gate_job(smk) -> None:
-    """Snakemake entry (checkpoint input_gate): every subject's verdict in one file, and the
-    table of who or what was left out of the study, and why."""
-    import json
-
-    from workflow_scripts.nifti_io import write_text
-
-    reports = [json.loads(Path(f).read_text()) for f in smk.input]
-    write_json({r["subject"]: r for r in reports}, smk.output.gate)
-    table = exclusion_table(reports, list(smk.params.cohort_excluded))
-    write_text(table.to_csv(sep="\t", index=False), smk.output.table)
