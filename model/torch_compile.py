@@ -1,7 +1,8 @@
 """torch.compile for the training step: whether to use it (train.compile) and trying it first.
 
 Compiling is tried on one full step per batch shape before training starts; where it fails (no
-C compiler, a GPU too old for Triton) training goes on eager, with a warning.
+C compiler, a GPU too old for Triton) training goes on eager, with a warning. The trial steps
+leave no trace: the run state they touch is copied before and restored after.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import copy
 import logging
 
 import torch
-from torch import nn
 
+from model.checkpoint import restore_run_state, run_state
 from model.data import SliceDataset
 from model.step import Pix2PixStep
 
@@ -38,7 +39,7 @@ def compile_or_eager(step: Pix2PixStep, shapes: list[tuple[tuple, tuple]], name:
     every state the trial steps touch (weights, batch-norm statistics, optimiser and scaler
     states, RNGs) is restored, so the run goes on as if they had not happened."""
     g, d = step.g, step.d
-    saved = _snapshot(step)
+    saved = copy.deepcopy(run_state(step))
     step.g, step.d = torch.compile(g, dynamic=False), torch.compile(d, dynamic=False)
     try:
         for x_shape, y_shape in shapes:
@@ -54,34 +55,9 @@ def compile_or_eager(step: Pix2PixStep, shapes: list[tuple[tuple, tuple]], name:
         )
         step.g, step.d = g, d
         ok = False
-    _restore(step, g, d, saved)
-    return ok
-
-
-def _snapshot(step: Pix2PixStep) -> dict:
-    saved = {
-        "G": copy.deepcopy(step.g.state_dict()),
-        "D": copy.deepcopy(step.d.state_dict()),
-        "opt_G": copy.deepcopy(step.opt_g.state_dict()),
-        "opt_D": copy.deepcopy(step.opt_d.state_dict()),
-        "scaler": copy.deepcopy(step.scaler.state_dict()),
-        "rng_cpu": torch.get_rng_state(),
-    }
-    if step.device.type == "cuda":
-        saved["rng_cuda"] = torch.cuda.get_rng_state(step.device)
-    return saved
-
-
-def _restore(step: Pix2PixStep, g: nn.Module, d: nn.Module, saved: dict) -> None:
-    g.load_state_dict(saved["G"])
-    d.load_state_dict(saved["D"])
-    step.opt_g.load_state_dict(saved["opt_G"])
-    step.opt_d.load_state_dict(saved["opt_D"])
-    if step.scaler.is_enabled():
-        step.scaler.load_state_dict(saved["scaler"])
+    restore_run_state(step, saved)
+    # the trial steps' gradients and D's frozen flag are not run state; reset them too
     for p in (*g.parameters(), *d.parameters()):
         p.grad = None
     d.requires_grad_(True)
-    torch.set_rng_state(saved["rng_cpu"])
-    if "rng_cuda" in saved:
-        torch.cuda.set_rng_state(saved["rng_cuda"], step.device)
+    return ok

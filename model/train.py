@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.checkpoint import checkpoint_state, resumable_state, save_checkpoint
+from model.checkpoint import checkpoint_state, restore_run_state, resumable_state, save_checkpoint
 from model.condition import Condition, fingerprint
 from model.data import SliceDataset
 from model.device import AUTOCAST_DTYPES, training_device, training_precision
@@ -96,15 +96,7 @@ def train_condition(
     start = 0
     state = resumable_state(resume_path, fp, cond.name)
     if state is not None:
-        g.load_state_dict(state["G"])
-        d.load_state_dict(state["D"])
-        opt_g.load_state_dict(state["opt_G"])
-        opt_d.load_state_dict(state["opt_D"])
-        if step.scaler.is_enabled() and "scaler" in state:
-            step.scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng_cpu"])
-        if device.type == "cuda" and "rng_cuda" in state:
-            torch.cuda.set_rng_state(state["rng_cuda"])
+        restore_run_state(step, state)
         history = list(state["history"])
         precisions = list(state.get("precisions", []))
         start = int(state["epoch"]) + 1
@@ -181,9 +173,7 @@ def train_condition(
         last = epoch + 1 == total
         due = (epoch + 1) % cfg["checkpoint_every"] == 0
         if last or due or (every_s and time.perf_counter() - last_save >= every_s):
-            save_checkpoint(
-                checkpoint_state(fp, epoch, step, history, precisions, device), resume_path
-            )
+            save_checkpoint(checkpoint_state(fp, epoch, step, history, precisions), resume_path)
             last_save = time.perf_counter()
         epochs_this_call += 1
         if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs and not last:
