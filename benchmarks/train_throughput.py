@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from model.checkpoint import save_checkpoint
+from model.checkpoint import run_state, save_checkpoint
 from model.data import crop_and_mirror, epoch_plan
 from model.device import (
     AUTOCAST_DTYPES,
@@ -177,13 +177,9 @@ def loader_seconds(size: int, device: torch.device, batches: int) -> float:
 
 
 def checkpoint_seconds(step: Pix2PixStep) -> tuple[float, float]:
-    """Seconds and GB of one atomic save of the full training state (nets and Adam states)."""
-    state = {
-        "G": step.g.state_dict(),
-        "D": step.d.state_dict(),
-        "opt_G": step.opt_g.state_dict(),
-        "opt_D": step.opt_d.state_dict(),
-    }
+    """Seconds and GB of one atomic save of the full training state (nets, Adam states, scaler,
+    RNGs: what training checkpoints, less its small loss history)."""
+    state = run_state(step)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         save_checkpoint(state, Path(tmp) / "last.pt")
