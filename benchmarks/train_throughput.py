@@ -3,7 +3,7 @@
     python benchmarks/train_throughput.py [--threads 2] [--sizes 128 256] [--ngf 64] [--steps 3]
                                           [--reference /path/to/pix2pix/models]
 
-Prints, per image size and device, images/s of spectsynth's step (model.train.Pix2PixStep with
+Prints, per image size and device, images/s of spectsynth's step (model.step.Pix2PixStep with
 unet_S, ngf (default 64), PatchGAN ndf = ngf) in fp32 and under the mixed precision that
 train.precision: auto picks there (CPU: bf16, timed even where the CPU only emulates it, which
 the line then says; CUDA: bf16, or fp16 on compute capability 7.x), side by side and interleaved
@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from model.checkpoint import run_state, save_checkpoint
 from model.data import crop_and_mirror, epoch_plan
 from model.device import (
     AUTOCAST_DTYPES,
@@ -46,13 +47,8 @@ from model.device import (
     cuda_capability,
 )
 from model.networks import PatchDiscriminator, UNetGenerator, init_weights
-from model.train import (
-    Pix2PixStep,
-    compile_or_eager,
-    make_optimizers,
-    save_checkpoint,
-    use_compile,
-)
+from model.step import Pix2PixStep, make_optimizers
+from model.torch_compile import compile_or_eager, use_compile
 
 CFG = {"lambda_l1": 100.0, "lambda_ssim": 10.0}
 PAPER_STEPS_PER_EPOCH = 3000 // 8
@@ -181,13 +177,9 @@ def loader_seconds(size: int, device: torch.device, batches: int) -> float:
 
 
 def checkpoint_seconds(step: Pix2PixStep) -> tuple[float, float]:
-    """Seconds and GB of one atomic save of the full training state (nets and Adam states)."""
-    state = {
-        "G": step.g.state_dict(),
-        "D": step.d.state_dict(),
-        "opt_G": step.opt_g.state_dict(),
-        "opt_D": step.opt_d.state_dict(),
-    }
+    """Seconds and GB of one atomic save of the full training state (nets, Adam states, scaler,
+    RNGs: what training checkpoints, less its small loss history)."""
+    state = run_state(step)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         save_checkpoint(state, Path(tmp) / "last.pt")

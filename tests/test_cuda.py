@@ -11,9 +11,10 @@ import pytest
 import torch
 import yaml
 
+from model.checkpoint import load_checkpoint
+from model.condition import Condition
 from model.device import choose_precision
 from model.infer import load_generator, synthesise
-from model.train import Condition, load_checkpoint
 from workflow_scripts.train_job import train_from_slices
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

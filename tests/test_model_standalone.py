@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
+from model.condition import Condition
 from model.data import SliceDataset
 from model.infer import load_generator, synthesise
-from model.train import Condition, train_condition
+from model.train import train_condition
 from tests.conftest import absolute_imports
 
 ROOT = Path(__file__).resolve().parents[1]

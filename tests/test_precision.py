@@ -18,6 +18,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from benchmarks.train_throughput import peak_tflops
+from model.checkpoint import load_checkpoint
+from model.condition import Condition, fingerprint
 from model.data import SliceDataset, crop_and_mirror, epoch_plan
 from model.device import (
     GPURequestedError,
@@ -26,11 +28,6 @@ from model.device import (
     cpu_flags,
     cpu_has_native_bf16,
     resolve_device,
-)
-from model.train import (
-    Condition,
-    fingerprint,
-    load_checkpoint,
 )
 from workflow_scripts.train_job import requested_gpus, train_from_slices
 from workflow_scripts.training_set import load_training_set
@@ -257,7 +254,7 @@ def test_crop_and_mirror_is_pix2pix_jitter():
 SCRIPT = """
 import logging, sys, yaml
 logging.basicConfig(level=logging.WARNING)
-from model.train import Condition
+from model.condition import Condition
 from workflow_scripts.train_job import train_from_slices
 cfg = yaml.safe_load(open(sys.argv[3]))
 train_from_slices(sys.argv[1].split(","), sys.argv[2], Condition("native", "pet", "l1_bce"), cfg)

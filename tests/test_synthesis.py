@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from model.train import Condition
+from model.condition import Condition
 from tests.conftest import write_subject_volumes
 from workflow_scripts.slices import RELATIVE_MAX, extract, load_slices, stack_input
 from workflow_scripts.synthesis import input_slices, synthesise_subject, to_relative

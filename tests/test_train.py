@@ -16,20 +16,12 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model.condition import Condition
 from model.data import SliceDataset
 from model.infer import load_generator, synthesise
-from model.train import (
-    CheckpointError,
-    Condition,
-    Pix2PixStep,
-    batch_shapes,
-    build_networks,
-    compile_or_eager,
-    load_checkpoint,
-    lr_factor,
-    save_checkpoint,
-    use_compile,
-)
+from model.step import Pix2PixStep, build_networks, lr_factor
+from model.torch_compile import batch_shapes, compile_or_eager, use_compile
 from workflow_scripts.train_job import train_from_slices
 from workflow_scripts.training_set import load_training_set
 
@@ -80,7 +72,7 @@ def test_linear_decay_policy():
 
 SCRIPT = """
 import sys, yaml
-from model.train import Condition
+from model.condition import Condition
 from workflow_scripts.train_job import train_from_slices
 cfg = yaml.safe_load(open(sys.argv[3]))
 train_from_slices(sys.argv[1].split(","), sys.argv[2], Condition("native", "pet", "l1_bce"), cfg)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from model.condition import Condition
 from model.data import SliceDataset
-from model.train import Condition, train_condition
+from model.train import train_condition
 from workflow_scripts.training_set import load_training_set, validation_pairs, write_subject_list
 
 
@@ -27,7 +28,7 @@ def train_from_slices(
     stop_after_epochs: int | None = None,
 ) -> dict:
     """Train (or resume) `cond` on the slice files of training subjects; the model folder gets
-    the model's files (model/train.py) and subjects.json. Returns the last epoch's losses."""
+    the model's files (model/outputs.py) and subjects.json. Returns the last epoch's losses."""
     ts = load_training_set(slice_files, cond.model_input, cond.context)
     # 2.5D context and target scaling are properties of the slice files the model learns from
     cond = dataclasses.replace(cond, context=ts.context, target_scaling=ts.target_scaling)
