@@ -4,7 +4,6 @@ the loss table and its plot, and train_config.json (the settings and how the run
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import shutil
@@ -104,8 +103,3 @@ def plot_losses(table: pd.DataFrame, out_png: Path, title: str) -> None:
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=80)
     plt.close(fig)
-
-
-def images_per_second(table: pd.DataFrame) -> float:
-    """The median training speed of a loss table (its images_per_s column)."""
-    return float(np.median(table["images_per_s"])) if len(table) else math.nan
