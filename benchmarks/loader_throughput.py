@@ -49,11 +49,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     for size in (64, 256):
         with tempfile.TemporaryDirectory() as tmp:
-            files = [
-                save_slices(
-                    fake_subject(f"{i:02d}", args.slices, size, rng), Path(tmp) / f"{i}.npz"
-                )
-                for i in range(args.subjects)
+            subjects = [
+                fake_subject(f"{i:02d}", args.slices, size, rng) for i in range(args.subjects)
+            ]
+            files = [  # one file per modality, subject by subject, as rule train lists them
+                save_slices(ss, Path(tmp) / f"{ss.subject}_{m}.npz", m)
+                for ss in subjects
+                for m in ss.images
             ]
             t0 = time.perf_counter()
             ts = load_training_set(files, "mri_pet")

@@ -7,7 +7,15 @@ from pathlib import Path
 from workflow_scripts import layout as names
 from workflow_scripts.inputs.cohort import build_cohort
 from workflow_scripts.inputs.check import usable
-from workflow_scripts.layout import INPUT_ROLES, ROLE, SPACE_LABEL, SPACE_NAME, Layout
+from workflow_scripts.layout import (
+    INPUT_ROLES,
+    ROLE,
+    SLICE_SOURCES,
+    SLICE_TARGET,
+    SPACE_LABEL,
+    SPACE_NAME,
+    Layout,
+)
 
 COHORT = build_cohort(config)
 L = Layout(Path(config["out_dir"]), Path(config["bids_dir"]))
@@ -30,6 +38,7 @@ TWINS_2D = (
 
 wildcard_constraints:
     subject=names.WILDCARDS["subject"],
+    modality=names.WILDCARDS["modality"],
     prefix=names.WILDCARDS["prefix"],
     suffix=names.WILDCARDS["suffix"],
     space=names.WILDCARDS["space"],
@@ -77,6 +86,18 @@ def skullstrip_settings(role):
         "frac": cfg[f"frac_{'mri' if role == 't1w' else 'pet'}"],
         "robust": cfg["robust"],
     }
+
+
+# Each slice job gets the slice settings it uses: the inputs' scaling and 2.5D context reach the
+# MRI and PET jobs only, the target's scaling the SPECT job only (so neither reruns the other).
+SLICE_KEYS = {
+    "input": ("n_slices", "size", "min_brain_fraction", "dtype", "scaling", "context"),
+    "target": ("n_slices", "size", "min_brain_fraction", "dtype", "target_scaling"),
+}
+
+
+def slice_settings(kind):
+    return sorted_dict({k: config["slices"][k] for k in SLICE_KEYS[kind]})
 
 
 def train_settings():
@@ -248,19 +269,50 @@ def qc_inputs(w):
 
 # --- slices and training ---
 
-SLICE_SOURCES = {"mri": "t1w", "pet": "pet", "spect": "spect"}  # slice channel -> role
+# One slice file per subject, space and modality (layout.SLICE_SOURCES): a reader lists only the
+# modalities it reads, so e.g. an MRI-only model does not depend on any PET setting.
 
 
-def slice_inputs(w):
-    d = {"brainmask": space_mask(w.subject, "t1w", w.space)}
-    for name, role in SLICE_SOURCES.items():
-        if has(w.subject, role):
-            d[name] = space_image(w.subject, role, w.space)
-    return d
+def slice_inputs(modality=None):
+    """Inputs of a slice job: the MRI brain mask (which decides the cut) and one modality's
+    image (modality None: the wildcard's)."""
+
+    def inputs(w):
+        role = SLICE_SOURCES[modality or w.modality]
+        return {
+            "brainmask": space_mask(w.subject, "t1w", w.space),
+            "image": space_image(w.subject, role, w.space),
+        }
+
+    return inputs
+
+
+def input_modalities(model_input):
+    """The slice modalities a model input reads (mri_pet: mri, pet)."""
+    return [
+        m
+        for m, role in SLICE_SOURCES.items()
+        if m != SLICE_TARGET and role in INPUT_ROLES[model_input]
+    ]
+
+
+def subject_modalities(subject):
+    """Every slice modality of a subject: those whose image passed the input check."""
+    return [m for m, role in SLICE_SOURCES.items() if has(subject, role)]
+
+
+def slice_files(subjects, space, modalities):
+    """The slice files of these subjects and modalities, subject by subject."""
+    return [L.slices(s, space, m) for s in subjects for m in modalities]
 
 
 def slices_targets():
-    return [L.slices(s, space) for s in mri_subjects() for space in SPACES]
+    return [
+        L.slices(s, space, m)
+        for s in mri_subjects()
+        for space in SPACES
+        for m in subject_modalities(s)
+    ]
 
 
 def condition_of(w):
@@ -274,11 +326,12 @@ def condition_of(w):
 
 
 def train_inputs(w):
+    """A model's training (and validation) slices: its input modalities and the target only."""
     model_input = condition_of(w)["input"]
-    d = {"train": [L.slices(s, w.space) for s in subjects_for(model_input, "train")]}
+    mods = [*input_modalities(model_input), SLICE_TARGET]
+    d = {"train": slice_files(subjects_for(model_input, "train"), w.space, mods)}
     if config["train"]["validate_every"]:
-        val = subjects_for(model_input, "validation")
-        d["validation"] = [L.slices(s, w.space) for s in val]
+        d["validation"] = slice_files(subjects_for(model_input, "validation"), w.space, mods)
     return d
 
 
@@ -418,8 +471,22 @@ def all_ceiling_files(kind="slices"):
 
 
 def baseline_inputs(w):
-    d = {f"train_{i}": [L.slices(s, w.space) for s in subjects_for(i, "train")] for i in INPUTS}
-    d["eval"] = [L.slices(s, w.space) for s in COHORT.subjects(EVAL_SPLITS) if has(s, "spect")]
+    """Per model input its training subjects' slices; the held-out subjects' slices of every
+    input modality of the study they have, and their target."""
+    d = {
+        f"train_{i}": slice_files(
+            subjects_for(i, "train"), w.space, [*input_modalities(i), SLICE_TARGET]
+        )
+        for i in INPUTS
+    }
+    studied = {m for i in INPUTS for m in input_modalities(i)} | {SLICE_TARGET}
+    d["eval"] = [
+        L.slices(s, w.space, m)
+        for s in COHORT.subjects(EVAL_SPLITS)
+        if has(s, "spect")
+        for m in subject_modalities(s)
+        if m in studied
+    ]
     return d
 
 
@@ -432,7 +499,12 @@ def montage_subjects():
 
 
 def montage_inputs(w):
-    d = {"slices": [L.slices(s, w.space) for s in montage_subjects()]}
+    # every modality the subject has: the figure shows the inputs beside the real SPECT
+    d = {
+        "slices": [
+            L.slices(s, w.space, m) for s in montage_subjects() for m in subject_modalities(s)
+        ]
+    }
     d["synth"] = [
         L.synth_slices(s, w.space, names.condition_desc(i, w.loss))
         for s in montage_subjects()
@@ -586,7 +658,7 @@ def scan_inputs(w):
 def score_inputs(w):
     return {
         "synth": L.synth_slices(w.subject, w.space, w.condition),
-        "slices": L.slices(w.subject, w.space),
+        "slices": L.slices(w.subject, w.space, SLICE_TARGET),  # the real SPECT's slices only
         "volume": L.synthetic(w.subject, w.space, w.condition),
         "sd": L.synthetic_sd(w.subject, w.space, w.condition),
         "real": space_image(w.subject, "spect", w.space),
@@ -603,7 +675,7 @@ def ceiling_inputs(w):
         "expected": L.simulation_noiseless(s),
         "grid_mask": grid_mask(s, w.space),
         "xfm": L.to_mri_xfm(prefix(s, "spect")),
-        "slices": L.slices(s, w.space),
+        "slices": L.slices(s, w.space, SLICE_TARGET),
         "real": space_image(s, "spect", w.space),
         "brainmask": space_mask(s, "t1w", w.space),
         "spectmask": space_mask(s, "spect", w.space),

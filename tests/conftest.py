@@ -61,7 +61,8 @@ def write_subject_volumes(root: Path, subject: str, seed: int, shape=(32, 32, 24
 
 @pytest.fixture
 def make_slices(tmp_path):
-    """Factory: slice files for subjects of given splits, tiny (16 slices of 32x32)."""
+    """Factory: slice files for subjects of given splits, tiny (16 slices of 32x32): subject ->
+    its files, one per modality (mri, pet and, but for predict subjects, spect)."""
 
     def make(
         splits: dict[str, str],
@@ -90,10 +91,19 @@ def make_slices(tmp_path):
                 target_scaling=target_scaling,
                 context=context,
             )
-            files[subject] = save_slices(ss, tmp_path / f"sub-{subject}_slices.npz")
+            files[subject] = [
+                save_slices(ss, tmp_path / f"sub-{subject}_mod-{m}_slices.npz", m)
+                for m in ss.images
+            ]
         return files
 
     return make
+
+
+def slice_paths(files: dict[str, list[Path]], *subjects: str) -> list[Path]:
+    """The slice files (every modality) of these subjects (none named: all), subject by subject,
+    as a rule's input lists them."""
+    return [p for s in subjects or files for p in files[s]]
 
 
 def absolute_imports(path: Path) -> list[tuple[str, int]]:

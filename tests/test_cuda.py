@@ -15,6 +15,7 @@ from model.checkpoint import load_checkpoint
 from model.condition import Condition
 from model.device import choose_precision
 from model.infer import load_generator, synthesise
+from tests.conftest import slice_paths
 from workflow_scripts.train_job import train_from_slices
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_trains_on_the_gpu_at_auto_precision_and_resumes(make_slices, tmp_path):
-    files = list(make_slices({"01": "train", "02": "train"}).values())
+    files = slice_paths(make_slices({"01": "train", "02": "train"}))
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())["train"]
     cfg.update(epochs=2, batch_size=6, ngf=8, ndf=8, device="auto", checkpoint_every=1)
     cond = Condition("native", "mri_pet", "l1_bce_ssim")

@@ -29,6 +29,7 @@ from model.device import (
     cpu_has_native_bf16,
     resolve_device,
 )
+from tests.conftest import slice_paths
 from workflow_scripts.train_job import requested_gpus, train_from_slices
 from workflow_scripts.training_set import load_training_set
 
@@ -113,7 +114,7 @@ def test_gpu_requested_but_absent_is_an_error_that_says_how_to_fix_it():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_training_job_that_requested_a_gpu_fails_on_this_cpu_machine(make_slices, tmp_path):
-    files = list(make_slices({"01": "train"}).values())
+    files = slice_paths(make_slices({"01": "train"}))
     out = tmp_path / "m"
     with pytest.raises(GPURequestedError, match="requested 1 GPU"):
         train_from_slices(files, out, COND, tiny_cfg(device="auto"), gpus=1)
@@ -150,7 +151,7 @@ def test_local_jobs_claim_different_gpus(tmp_path):
 
 
 def test_bf16_training_keeps_fp32_weights_and_records_the_precision(make_slices, tmp_path):
-    files = list(make_slices({"01": "train", "02": "train"}).values())
+    files = slice_paths(make_slices({"01": "train", "02": "train"}))
     train_from_slices(files, tmp_path / "fp32", COND, tiny_cfg(epochs=1, precision="fp32"))
     train_from_slices(files, tmp_path / "bf16", COND, tiny_cfg(epochs=1, precision="bf16"))
     a, b = weights(tmp_path / "fp32"), weights(tmp_path / "bf16")
@@ -172,7 +173,7 @@ def test_bf16_training_keeps_fp32_weights_and_records_the_precision(make_slices,
 def test_resumed_run_is_bit_identical_at_the_same_precision(make_slices, tmp_path, precision):
     """fp16 also checkpoints its gradient scaler: it backs off from 65536 in the first epoch,
     so a resume that forgot it would skip steps and end elsewhere."""
-    files = list(make_slices({"01": "train", "02": "train"}).values())
+    files = slice_paths(make_slices({"01": "train", "02": "train"}))
     cfg = tiny_cfg(precision=precision)
     train_from_slices(files, tmp_path / "whole", COND, cfg)
     stopped = train_from_slices(files, tmp_path / "cut", COND, cfg, stop_after_epochs=1)
@@ -190,7 +191,7 @@ def test_resumed_run_is_bit_identical_at_the_same_precision(make_slices, tmp_pat
 
 
 def test_time_based_checkpoints(make_slices, tmp_path):
-    files = list(make_slices({"01": "train"}).values())
+    files = slice_paths(make_slices({"01": "train"}))
     rare = tiny_cfg(checkpoint_every=100, checkpoint_minutes=0)
     train_from_slices(files, tmp_path / "rare", COND, rare, stop_after_epochs=2)
     assert not (tmp_path / "rare" / "resume" / "last.pt").exists()
@@ -221,7 +222,7 @@ def test_loader_copies_to_the_device_once_per_epoch_and_never_reads_back(make_sl
     """On the meta device any host read (.tolist(), int(), .item()) raises, as it would sync a
     GPU; host-to-device copies are counted: the set once, then one per epoch, whatever the
     number of batches."""
-    files = list(make_slices({"01": "train", "02": "train"}).values())
+    files = slice_paths(make_slices({"01": "train", "02": "train"}))
     ts = load_training_set(files, "pet")
     ds = SliceDataset(ts.x, ts.y, augment=True, seed=3)
     per_epoch = []
@@ -265,7 +266,7 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(make_slices, tmp_pat
     """A node without a working C++ compiler (inductor's CPU backend needs one; an old GPU fails
     Triton alike): the job trains eager, warns, and ends with the weights of an eager run (the
     trial steps leave no trace)."""
-    files = [str(f) for f in make_slices({"01": "train", "02": "train"}).values()]
+    files = [str(f) for f in slice_paths(make_slices({"01": "train", "02": "train"}))]
     cfg = tiny_cfg(epochs=2, batch_size=6, compile="always", precision="fp32")
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg))

@@ -11,6 +11,7 @@ from workflow_scripts.slices import (
     cut,
     extract,
     load_slices,
+    load_subjects,
     rebuild_volume,
     save_slices,
     scale_to_unit,
@@ -63,8 +64,8 @@ def test_extract_save_load_and_rebuild_round_trip(tmp_path):
         min_brain_fraction=0.02,
         scaling="per_slice",
     )
-    path = save_slices(ss, tmp_path / "sub-07_slices.npz")
-    back = load_slices(path)
+    paths = [save_slices(ss, tmp_path / f"sub-07_mod-{m}_slices.npz", m) for m in ss.images]
+    back = load_slices(*paths)
     assert isinstance(back.images["spect"], np.memmap)  # memory-mapped, not read
     assert (back.subject, back.split, back.space) == ("07", "test", "native")
     np.testing.assert_array_equal(back.z, ss.z)
@@ -101,3 +102,99 @@ def test_modalities_must_share_the_mask_grid(tmp_path):
             min_brain_fraction=0.02,
             scaling="per_slice",
         )
+
+
+CUT = {"n_slices": 10, "size": 32, "min_brain_fraction": 0.02}
+
+
+@pytest.mark.parametrize(
+    ("scaling", "target_scaling", "context"),
+    [
+        ("per_slice", "per_slice", 0),
+        ("per_volume", "per_volume", 2),
+    ],
+)
+def test_each_modality_cut_on_its_own_is_the_joint_cut_bit_for_bit(
+    tmp_path, scaling, target_scaling, context
+):
+    """One job per modality (rules slices, target_slices) must give exactly the arrays that one
+    job cutting every modality gives: the slices and window come from the brain mask alone."""
+    vols = write_subject_volumes(tmp_path, "07", 3)
+    sources = {"mri": vols["T1w"], "pet": vols["pet"], "spect": vols["spect"]}
+    who = {"subject": "07", "split": "train", "space": "native", **CUT}
+    joint = extract(
+        sources,
+        vols["brainmask"],
+        scaling=scaling,
+        target_scaling=target_scaling,
+        context=context,
+        **who,
+    )
+    paths = []
+    for m, path in sources.items():
+        # each job is given only the settings it uses
+        kw = {"target_scaling": target_scaling} if m == "spect" else {"scaling": scaling}
+        kw |= {} if m == "spect" else {"context": context}
+        alone = extract({m: path}, vols["brainmask"], **kw, **who)
+        paths.append(save_slices(alone, tmp_path / f"sub-07_mod-{m}_slices.npz", m))
+    back = load_slices(*reversed(paths), mmap=False)  # any order
+    assert sorted(back.images) == sorted(joint.images)
+    for m in joint.images:
+        for mine, theirs in ((back.images, joint.images), (back.scale, joint.scale)):
+            assert mine[m].dtype == theirs[m].dtype and np.array_equal(mine[m], theirs[m]), m
+        assert np.array_equal(back.offset[m], joint.offset[m]), m
+    assert (
+        back.neighbours.keys() == joint.neighbours.keys() == ({"mri", "pet"} if context else set())
+    )
+    for m in joint.neighbours:
+        assert np.array_equal(back.neighbours[m], joint.neighbours[m])
+    assert np.array_equal(back.mask, joint.mask) and np.array_equal(back.z, joint.z)
+    assert back.corner == joint.corner and back.volume_shape == joint.volume_shape
+    assert (back.context, back.target_scaling) == (context, target_scaling)
+
+
+def test_a_reader_takes_only_the_modalities_it_needs(make_slices):
+    files = make_slices({"01": "train"}, context=1, target_scaling="per_volume")
+    mri, pet, spect = files["01"]
+    only_mri = load_slices(mri)
+    assert list(only_mri.images) == ["mri"] and only_mri.context == 1
+    assert only_mri.target_scaling is None  # no target read: no claim about its scaling
+    target = load_slices(spect)
+    assert list(target.images) == ["spect"] and target.target_scaling == "per_volume"
+    assert (target.subject, target.split) == ("01", "train") and target.mask.any()
+
+
+def test_files_cut_differently_or_of_other_subjects_are_refused(tmp_path):
+    vols = write_subject_volumes(tmp_path, "07", 3)
+    who = {"split": "train", "space": "native", "size": 32, "min_brain_fraction": 0.02}
+
+    def cut_file(subject, modality, n, name):
+        ss = extract(
+            {modality: vols["T1w" if modality == "mri" else modality]},
+            vols["brainmask"],
+            subject=subject,
+            n_slices=n,
+            scaling="per_slice",
+            **who,
+        )
+        return save_slices(ss, tmp_path / name, modality)
+
+    mri = cut_file("07", "mri", 10, "mri.npz")
+    spect = cut_file("07", "spect", 10, "spect.npz")
+    stale = cut_file("07", "spect", 8, "stale.npz")  # e.g. left from another n_slices
+    other = cut_file("08", "spect", 10, "other.npz")
+    assert sorted(load_slices(mri, spect).images) == ["mri", "spect"]
+    with pytest.raises(ValueError, match="sub-07.*cut differently \\(z\\)"):
+        load_slices(mri, stale)
+    with pytest.raises(ValueError, match="not one subject's slices"):
+        load_slices(mri, other)
+    with pytest.raises(ValueError, match="two spect slice files"):
+        load_slices(mri, spect, stale)
+    with pytest.raises(ValueError, match="no slice files"):
+        load_slices()
+    # a rule's flat list of files: one SubjectSlices per subject, in the list's order
+    both = load_subjects([other, mri, spect])
+    assert [(ss.subject, sorted(ss.images)) for ss in both] == [
+        ("08", ["spect"]),
+        ("07", ["mri", "spect"]),
+    ]

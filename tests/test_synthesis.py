@@ -11,7 +11,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from model.condition import Condition
-from tests.conftest import write_subject_volumes
+from tests.conftest import slice_paths, write_subject_volumes
 from workflow_scripts.slices import RELATIVE_MAX, extract, load_slices, stack_input
 from workflow_scripts.synthesis import input_slices, synthesise_subject, to_relative
 from workflow_scripts.train_job import train_from_slices
@@ -106,9 +106,7 @@ def test_per_volume_target_is_relative_uptake_on_a_fixed_line(tmp_path):
 def trained(make_slices, tmp_path):
     files = make_slices({"01": "train", "02": "train"}, context=1, target_scaling="per_volume")
     model_dir = tmp_path / "model"
-    train_from_slices(
-        list(files.values()), model_dir, Condition("native", "mri_pet", "l1_bce"), CFG
-    )
+    train_from_slices(slice_paths(files), model_dir, Condition("native", "mri_pet", "l1_bce"), CFG)
     return model_dir
 
 
@@ -212,14 +210,14 @@ def test_2d_twin_trains_on_25d_files_with_centre_channels(make_slices, tmp_path)
     files = make_slices({"01": "train", "02": "train"}, context=1, target_scaling="per_volume")
     model_dir = tmp_path / "twin"
     cond = Condition("native", "mri_pet", "l1_bce", context=0)
-    train_from_slices(list(files.values()), model_dir, cond, CFG)
+    train_from_slices(slice_paths(files), model_dir, cond, CFG)
     meta = json.loads((model_dir / "train_config.json").read_text())
     assert meta["context"] == 0 and meta["in_channels"] == 2
 
 
 def test_slice_files_keep_context(make_slices):
     files = make_slices({"01": "train"}, context=2)
-    ss = load_slices(files["01"])
+    ss = load_slices(*files["01"])
     assert ss.context == 2 and ss.neighbours["mri"].shape[1] == 4
 
 

@@ -22,6 +22,7 @@ from model.data import SliceDataset
 from model.infer import load_generator, synthesise
 from model.step import Pix2PixStep, build_networks, lr_factor
 from model.torch_compile import batch_shapes, compile_or_eager, use_compile
+from tests.conftest import slice_paths
 from workflow_scripts.train_job import train_from_slices
 from workflow_scripts.training_set import load_training_set
 
@@ -40,7 +41,7 @@ def test_trains_and_writes_every_output(make_slices, tmp_path):
     cond = Condition("native", "mri_pet", "l1_bce_ssim")
     out = tmp_path / "model"
     cfg = tiny_cfg(epochs=2, epochs_decay=1, validate_every=1)
-    last = train_from_slices([files["01"], files["02"]], out, cond, cfg, val_files=[files["09"]])
+    last = train_from_slices(slice_paths(files, "01", "02"), out, cond, cfg, val_files=files["09"])
     for name in (
         "generator.safetensors",
         "checkpoint.pt",
@@ -80,7 +81,7 @@ train_from_slices(sys.argv[1].split(","), sys.argv[2], Condition("native", "pet"
 
 
 def test_sigkill_then_rerun_gives_the_same_weights(make_slices, tmp_path):
-    files = [str(f) for f in make_slices({"01": "train", "02": "train"}).values()]
+    files = [str(f) for f in slice_paths(make_slices({"01": "train", "02": "train"}))]
     cfg = tiny_cfg(epochs=6)
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg))
@@ -114,7 +115,7 @@ def test_sigkill_then_rerun_gives_the_same_weights(make_slices, tmp_path):
 
 
 def test_other_settings_train_afresh_and_tampered_checkpoints_are_refused(make_slices, tmp_path):
-    files = list(make_slices({"01": "train", "02": "train"}).values())
+    files = slice_paths(make_slices({"01": "train", "02": "train"}))
     out, fresh = tmp_path / "m", tmp_path / "fresh"
     train_from_slices(files, out, Condition("native", "pet", "l1_bce"), tiny_cfg(epochs=1))
     # the same folder with another hyper-parameter (what a config change reruns): the old
@@ -142,7 +143,7 @@ def test_compiled_training_saves_plain_weights(make_slices, tmp_path):
     assert not use_compile({"compile": "auto"}, torch.device("cpu"))
     assert use_compile({"compile": "auto"}, torch.device("cuda"))
     assert not use_compile({"compile": "never"}, torch.device("cuda"))
-    files = list(make_slices({"01": "train"}).values())
+    files = slice_paths(make_slices({"01": "train"}))
     out = tmp_path / "m"
     torch._dynamo.reset()
     cfg = tiny_cfg(epochs=1, batch_size=6, compile="always", precision="fp32")

@@ -88,6 +88,10 @@ def test_whole_study_outputs(finished_run):
     # the model folder records its training subjects; held-out subjects are not among them
     subjects = json.loads((out / "models/space-T1w/desc-synthPetL1Bce/subjects.json").read_text())
     assert subjects["train"] == ["01", "02"]
+    # one slice file per modality; the predict-free tiny cohort has all three for every subject
+    for space in ("T1w", "MNI152NLin2009aSym"):
+        names = sorted(p.name for p in (out / "slices" / f"space-{space}").glob("sub-01_*"))
+        assert names == [f"sub-01_mod-{m}_slices.npz" for m in ("mri", "pet", "spect")], names
     # the 2D twin (train.compare_2d) trains on the 2.5D slice files' centre channels, and is
     # scored beside the 2.5D conditions in the volume table, never in Table 4
     twin = json.loads(
@@ -318,6 +322,7 @@ def test_second_training_run_adds_its_own_models_and_leaves_run_zero_alone(finis
 SIMULATE = {"simulate_subject"}
 SKULL = {"skullstrip_t1w", "skullstrip_pet"}
 REGISTER = {"register_to_mri", "register_to_template"}
+SLICES = {"slices", "target_slices"}
 TRAIN = {"train"}
 USES: dict[str, tuple[object, set[str]]] = {  # key -> (changed value, rules whose params use it)
     "splits.seed": (1, set()),  # every tiny subject is labelled: the seed splits nobody
@@ -360,13 +365,15 @@ USES: dict[str, tuple[object, set[str]]] = {  # key -> (changed value, rules who
     "preprocess.registration.iterations": ([90, 50, 25], REGISTER),
     "preprocess.registration.sampling": (0.25, REGISTER),
     "preprocess.registration.min_mask_dice": (0.7, REGISTER),
-    "slices.n_slices": (7, {"slices"}),
-    "slices.size": (64, {"slices"}),
-    "slices.min_brain_fraction": (0.1, {"slices"}),
+    # how every modality is cut: the input slices (rule slices: MRI, PET) and the target's
+    "slices.n_slices": (7, SLICES),
+    "slices.size": (64, SLICES),
+    "slices.min_brain_fraction": (0.1, SLICES),
+    "slices.dtype": ("float16", SLICES),
+    # the inputs' scaling and 2.5D context, the target's scaling: each its own slice jobs only
     "slices.scaling": ("per_volume", {"slices"}),
-    "slices.target_scaling": ("per_slice", {"slices"}),
     "slices.context": (2, {"slices"}),
-    "slices.dtype": ("float16", {"slices"}),
+    "slices.target_scaling": ("per_slice", {"target_slices"}),
     **{
         f"train.{k}": (v, TRAIN)
         for k, v in {
@@ -523,6 +530,41 @@ def test_every_config_key_reruns_only_the_jobs_that_use_it(finished_run):
     assert not problems, "\n".join(problems)
 
 
+def planned_wildcards(dry: subprocess.CompletedProcess) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run plans."""
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    parts = re.split(r"^\s*(?:local)?rule (\w+):", dry.stdout + dry.stderr, flags=re.M)
+    out = []
+    for rule, body in zip(parts[1::2], parts[2::2], strict=True):
+        line = re.search(r"^\s*wildcards: (.*)$", body, flags=re.M)
+        pairs = [kv.split("=", 1) for kv in line.group(1).split(", ")] if line else []
+        out.append((rule, dict(pairs)))
+    return out
+
+
+@pytest.mark.slow
+def test_a_pet_setting_reruns_no_job_of_an_mri_only_condition(finished_run):
+    """A PET-only setting remakes the PET slices and what is built from them, but no MRI slices
+    and no job of an MRI-only condition (training, synthesis, scores): their slice data are
+    one file per modality, and they read the MRI and target files only."""
+    from workflow_scripts import layout as names
+
+    key = "preprocess.skullstrip.frac_pet"
+    jobs = planned_wildcards(snakemake(finished_run, "-n", config=(changed_config(key, 0.35),)))
+
+    def model_input(wc):
+        return names.parse_condition(wc["condition"])[0] if "condition" in wc else None
+
+    rules = {r for r, _ in jobs}
+    assert {"skullstrip_pet", "slices", "train"} <= rules, rules  # the PET side reruns
+    # the PET models and the MRI+PET 2D twin retrain; the MRI ones do not
+    assert {model_input(wc) for r, wc in jobs if r == "train"} == {"pet", "mri_pet"}
+    assert {wc["modality"] for r, wc in jobs if r == "slices"} == {"pet"}
+    assert "target_slices" not in rules
+    mri_only = [(r, wc) for r, wc in jobs if model_input(wc) == "mri"]
+    assert not mri_only, mri_only
+
+
 @pytest.mark.slow
 def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
     """A subject added later (split predict, no SPECT) gets preprocessed, sliced and predicted;
@@ -547,7 +589,8 @@ def test_new_predict_subject_runs_only_its_own_jobs(finished_run):
     subjects = set(re.findall(r"(?:subject=|prefix=sub-)([A-Za-z0-9]+)", log))
     assert "train" not in rules and "simulate_subject" not in rules
     assert {"check_inputs", "reorient", "skullstrip_t1w", "predict"} <= set(rules)
-    assert "slices" not in rules  # synthesis reads the subject's images, not training slices
+    # synthesis reads the subject's images, not training slices
+    assert not {"slices", "target_slices"} & set(rules)
     assert subjects == {"05"}, subjects
     assert target.exists() and nib.load(target).get_fdata().max() > 0
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workflow_scripts.score import metrics_table
-from workflow_scripts.slices import load_slices, stack_input
+from workflow_scripts.slices import load_subjects, stack_input
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 def fit_linear(train_files: list[str | Path], model_input: str) -> np.ndarray:
     """Least-squares coefficients [w_1..w_C, b] of SPECT on the input channels."""
     xs, ys = [], []
-    for f in train_files:
-        ss = load_slices(f)
+    for ss in load_subjects(train_files):
         x = stack_input(ss, model_input)  # (N, C, S, S)
         xs.append(np.moveaxis(x, 1, -1).reshape(-1, x.shape[1]))
         ys.append(np.asarray(ss.images["spect"], dtype=np.float32).ravel())
@@ -50,8 +49,8 @@ def baseline_table(
     """Metrics of the baselines on held-out subjects (train_files: input -> training files)."""
     tables = []
     coefs = {inp: fit_linear(train_files[inp], inp) for inp in inputs if train_files.get(inp)}
-    for f in eval_files:
-        ss = load_slices(f)
+    held_out = load_subjects(eval_files)
+    for ss in held_out:
         if "spect" not in ss.images:
             continue
         for inp, coef in coefs.items():
@@ -67,7 +66,7 @@ def baseline_table(
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if not table.empty:
         table = table.rename(columns={"loss": "method"})
-    log.info("baselines: %d rows for %d subjects", len(table), len(eval_files))
+    log.info("baselines: %d rows for %d subjects", len(table), len(held_out))
     return table
 
 

@@ -103,11 +103,13 @@ def figures_job(smk) -> None:
 def montage_job(smk) -> None:
     """Figs. 3-4: for the first test and validation subjects, the middle scored slice."""
     from workflow_scripts.score import sampled_predictions
-    from workflow_scripts.slices import load_slices
+    from workflow_scripts.slices import load_subjects
 
     rows = []
-    for subject, slice_file in zip(smk.params.subjects, smk.input.slices, strict=True):
-        ss = load_slices(slice_file)
+    held_out = load_subjects(smk.input.slices)
+    for subject, ss in zip(smk.params.subjects, held_out, strict=True):
+        if ss.subject != subject:
+            raise ValueError(f"montage: slices of sub-{ss.subject} where sub-{subject} was due")
         k = len(ss.z) // 2
         images = {}
         if "mri" in ss.images:

@@ -73,8 +73,14 @@ def prefix_pattern(role: str | None = None) -> str:
     return rf"sub-{_LABEL}/(ses-{_LABEL}/)?({kinds})"
 
 
+# Slice files, one per modality: the input channels (mri, pet) and the target (spect), each
+# cut from the image of one role.
+SLICE_SOURCES = {"mri": "t1w", "pet": "pet", "spect": "spect"}
+SLICE_TARGET = "spect"
+
 WILDCARDS = {
     "subject": _LABEL,
+    "modality": "|".join(SLICE_SOURCES),
     "prefix": prefix_pattern(),
     "suffix": "T1w|pet|spect",
     "space": "|".join(SPACE_LABEL.values()),
@@ -299,8 +305,11 @@ class Layout:
         raise ValueError(f"no sidecar convention for {image}")
 
     # ---- subject-level work files ----
-    def slices(self, subject: str = "{subject}", space: str = "{space}") -> Path:
-        return self.out / "slices" / f"space-{space}" / f"sub-{subject}_slices.npz"
+    def slices(
+        self, subject: str = "{subject}", space: str = "{space}", modality: str = "{modality}"
+    ) -> Path:
+        """One modality's slices (mri, pet or spect, the target) of a subject in a space."""
+        return self.out / "slices" / f"space-{space}" / f"sub-{subject}_mod-{modality}_slices.npz"
 
     def qc_preprocess(self, subject: str = "{subject}", space: str = "{space}") -> Path:
         return self.out / "qc" / "preprocess" / f"sub-{subject}_space-{space}_qc.png"

@@ -16,12 +16,17 @@ model can reproduce without the real scan.
 lo ("offset") and hi - lo ("scale") are kept per slice so that image units come back exactly:
 x = (x' + 1) / 2 * scale + offset. An all-zero slice gets scale 1 (all -1).
 
-One uncompressed .npz per subject and space; :func:`load_slices` memory-maps its arrays.
+One uncompressed .npz per subject, space and modality (mri, pet, spect), each written by its own
+job, so that a setting of one modality remakes that modality's slices only. Every file carries
+the slice indices and the brain-mask slices, derived from the MRI brain mask alone (the same in
+every job); :func:`load_slices` memory-maps the files of one subject and joins them, checking
+that they were cut alike.
 """
 
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +35,6 @@ import numpy as np
 
 from workflow_scripts.nifti_io import atomic_path
 
-MODALITY_FILES = {"mri": "T1w", "pet": "pet", "spect": "spect"}
 INPUT_CHANNELS = {"mri": ("mri",), "pet": ("pet",), "mri_pet": ("mri", "pet")}
 TARGET = "spect"
 # per_volume target: relative uptake (brain mean = 1) from 0 to RELATIVE_MAX spans [-1, 1].
@@ -54,7 +58,7 @@ class SubjectSlices:
     # (N, 2k, S, S) neighbours of each input slice, offsets -k..-1, 1..k (2.5D; k = context)
     neighbours: dict[str, np.ndarray] = field(default_factory=dict)
     context: int = 0
-    target_scaling: str = "per_slice"
+    target_scaling: str | None = "per_slice"  # None: read without the target's slices
 
     @property
     def size(self) -> int:
@@ -186,14 +190,16 @@ def extract(
     n_slices: int | None,
     size: int,
     min_brain_fraction: float,
-    scaling: str,
+    scaling: str | None = None,
     target_scaling: str = "per_slice",
     context: int = 0,
 ) -> SubjectSlices:
     """Build a subject's slices from its preprocessed volumes (keys among mri, pet, spect).
 
-    n_slices None: every slice that meets the brain (synthesis). The window and the per_volume
-    input range come from the brain slab, so training and synthesis cut the same pixels."""
+    n_slices None: every slice that meets the brain (synthesis). The slices, the window and the
+    per_volume input range come from the brain mask (and each modality's own volume) only, so
+    each modality may be cut on its own, with the same result, and training and synthesis cut
+    the same pixels. `scaling` (inputs) is needed only when an input modality is given."""
     mask_img = nib.load(brainmask)
     brain = np.asarray(mask_img.dataobj) > 0
     slab = brain_slices(brain)
@@ -218,6 +224,8 @@ def extract(
         if img.shape != brain.shape or not np.allclose(img.affine, mask_img.affine, atol=1e-4):
             raise ValueError(f"sub-{subject} {path}: not on the brain mask's grid ({brainmask})")
         data = np.asarray(img.dataobj, dtype=np.float32)
+        if modality != TARGET and scaling is None:
+            raise ValueError(f"sub-{subject}: no scaling given for the {modality} slices")
         if modality == TARGET and target_scaling == "per_volume":
             scaled, scale, offset = relative_target(data, brain, z, corner, size)
         else:
@@ -237,23 +245,27 @@ def extract(
     return ss
 
 
-def save_slices(ss: SubjectSlices, path: str | Path, dtype: str = "float32") -> Path:
-    """Write one uncompressed .npz (atomically), so its arrays can be memory-mapped."""
+def save_slices(ss: SubjectSlices, path: str | Path, modality: str, dtype: str = "float32") -> Path:
+    """Write one modality's slices with the subject's cut (indices, window, brain-mask slices) as
+    one uncompressed .npz (atomically), so its arrays can be memory-mapped. An input modality
+    records its 2.5D context, the target its scaling: what the job that writes it was given."""
     arrays = {
         "z": ss.z.astype(np.int32),
         "mask": ss.mask,
         "affine": ss.affine,
         "volume_shape": np.array(ss.volume_shape, dtype=np.int32),
         "corner": np.array(ss.corner, dtype=np.int32),
-        "meta": np.array([ss.subject, ss.split, ss.space, ss.target_scaling]),
-        "context": np.array(ss.context, dtype=np.int32),
+        "meta": np.array([ss.subject, ss.split, ss.space, modality]),
+        "image": ss.images[modality].astype(dtype),
+        "scale": ss.scale[modality],
+        "offset": ss.offset[modality],
     }
-    for modality, img in ss.images.items():
-        arrays[f"image_{modality}"] = img.astype(dtype)
-        arrays[f"scale_{modality}"] = ss.scale[modality]
-        arrays[f"offset_{modality}"] = ss.offset[modality]
-    for modality, near in ss.neighbours.items():
-        arrays[f"neighbours_{modality}"] = near.astype(dtype)
+    if modality == TARGET:
+        arrays["target_scaling"] = np.array(ss.target_scaling)
+    else:
+        arrays["context"] = np.array(ss.context, dtype=np.int32)
+        if modality in ss.neighbours:
+            arrays["neighbours"] = ss.neighbours[modality].astype(dtype)
     path = Path(path)
     with atomic_path(path, ".npz") as tmp:  # np.savez would append .npz to another ending
         np.savez(tmp, **arrays)
@@ -295,33 +307,82 @@ def _memmap_npz(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def load_slices(path: str | Path, mmap: bool = True) -> SubjectSlices:
-    """Read a subject's slice file (memory-mapped by default)."""
-    path = Path(path)
+# what every modality file of a subject holds alike: the cut, from the MRI brain mask
+SHARED = ("z", "mask", "affine", "volume_shape", "corner")
+
+
+def _read(path: Path, mmap: bool) -> dict[str, np.ndarray]:
     if mmap:
-        a = _memmap_npz(path)
-    else:
-        with np.load(path, allow_pickle=False) as f:
-            a = {k: f[k] for k in f.files}
-    subject, split, space, target_scaling = (str(v) for v in np.asarray(a["meta"]))
-    mods = [k.removeprefix("image_") for k in a if k.startswith("image_")]
-    near = [k.removeprefix("neighbours_") for k in a if k.startswith("neighbours_")]
+        return _memmap_npz(path)
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _join(files: list[tuple[Path, dict[str, np.ndarray]]]) -> SubjectSlices:
+    """One subject's SubjectSlices from its modality files, which must have been cut alike."""
+    if not files:
+        raise ValueError("no slice files given")
+    first_path, first = files[0]
+    subject, split, space, _ = (str(v) for v in np.asarray(first["meta"]))
+    images, scale, offset, neighbours = {}, {}, {}, {}
+    contexts, target_scaling = set(), None
+    for path, a in files:
+        *who, modality = (str(v) for v in np.asarray(a["meta"]))
+        if who != [subject, split, space]:
+            raise ValueError(
+                f"{path} holds sub-{who[0]} ({who[1]}, {who[2]}), {first_path} sub-{subject} "
+                f"({split}, {space}): not one subject's slices"
+            )
+        if modality in images:
+            raise ValueError(f"sub-{subject} ({space}): two {modality} slice files ({path})")
+        for key in SHARED:
+            if not np.array_equal(np.asarray(a[key]), np.asarray(first[key])):
+                raise ValueError(
+                    f"sub-{subject} ({space}): {path} and {first_path} were cut differently "
+                    f"({key}); remake the older one"
+                )
+        images[modality], scale[modality] = a["image"], np.asarray(a["scale"])
+        offset[modality] = np.asarray(a["offset"])
+        if "neighbours" in a:
+            neighbours[modality] = a["neighbours"]
+        if modality == TARGET:
+            target_scaling = str(np.asarray(a["target_scaling"]).item())
+        else:
+            contexts.add(int(a["context"]))
+    if len(contexts) > 1:
+        raise ValueError(f"sub-{subject} ({space}): input slices of contexts {sorted(contexts)}")
     return SubjectSlices(
         subject=subject,
         split=split,
         space=space,
-        images={m: a[f"image_{m}"] for m in mods},
-        mask=np.asarray(a["mask"]),
-        z=np.asarray(a["z"]),
-        scale={m: np.asarray(a[f"scale_{m}"]) for m in mods},
-        offset={m: np.asarray(a[f"offset_{m}"]) for m in mods},
-        affine=np.asarray(a["affine"]),
-        volume_shape=tuple(int(v) for v in a["volume_shape"]),
-        corner=tuple(int(v) for v in a["corner"]),
-        neighbours={m: a[f"neighbours_{m}"] for m in near},
-        context=int(a["context"]),
+        images=images,
+        mask=np.asarray(first["mask"]),
+        z=np.asarray(first["z"]),
+        scale=scale,
+        offset=offset,
+        affine=np.asarray(first["affine"]),
+        volume_shape=tuple(int(v) for v in first["volume_shape"]),
+        corner=tuple(int(v) for v in first["corner"]),
+        neighbours=neighbours,
+        context=contexts.pop() if contexts else 0,
         target_scaling=target_scaling,
     )
+
+
+def load_slices(*paths: str | Path, mmap: bool = True) -> SubjectSlices:
+    """One subject's slices from the modality files given (memory-mapped by default): only the
+    modalities a reader needs are read, and a file cut unlike the others is refused."""
+    return _join([(Path(p), _read(Path(p), mmap)) for p in paths])
+
+
+def load_subjects(paths: Iterable[str | Path], mmap: bool = True) -> list[SubjectSlices]:
+    """load_slices per subject of a list of modality files (as a rule's input lists them), in
+    the order the subjects first appear."""
+    groups: dict[str, list] = {}
+    for p in paths:
+        a = _read(Path(p), mmap)
+        groups.setdefault(str(np.asarray(a["meta"])[0]), []).append((Path(p), a))
+    return [_join(files) for files in groups.values()]
 
 
 def place_slices(values: np.ndarray, ss: SubjectSlices) -> nib.Nifti1Image:
@@ -341,21 +402,39 @@ def rebuild_volume(pred: np.ndarray, ss: SubjectSlices, modality: str = "spect")
     return place_slices(to_image_units(ss, modality, pred).astype(np.float32), ss)
 
 
-def slices_job(smk) -> None:
-    """Snakemake entry (rule slices)."""
+def _cut_settings(smk) -> dict:
+    """What every slice job of a subject uses alike: who it is and how the slices are cut."""
     cfg = smk.params.settings
-    volumes = {m: smk.input[m] for m in MODALITY_FILES if m in smk.input.keys()}
+    return {
+        "subject": smk.wildcards.subject,
+        "split": smk.params.split,
+        "space": smk.params.space_name,
+        "n_slices": cfg["n_slices"],
+        "size": cfg["size"],
+        "min_brain_fraction": cfg["min_brain_fraction"],
+    }
+
+
+def slices_job(smk) -> None:
+    """Snakemake entry (rule slices): one input modality (mri | pet) of a subject in a space."""
+    cfg, modality = smk.params.settings, smk.wildcards.modality
     ss = extract(
-        volumes,
+        {modality: smk.input.image},
         smk.input.brainmask,
-        subject=smk.wildcards.subject,
-        split=smk.params.split,
-        space=smk.params.space_name,
-        n_slices=cfg["n_slices"],
-        size=cfg["size"],
-        min_brain_fraction=cfg["min_brain_fraction"],
         scaling=cfg["scaling"],
-        target_scaling=cfg["target_scaling"],
         context=cfg["context"],
+        **_cut_settings(smk),
     )
-    save_slices(ss, smk.output[0], cfg["dtype"])
+    save_slices(ss, smk.output[0], modality, cfg["dtype"])
+
+
+def target_slices_job(smk) -> None:
+    """Snakemake entry (rule target_slices): the target SPECT of a subject in a space."""
+    cfg = smk.params.settings
+    ss = extract(
+        {TARGET: smk.input.image},
+        smk.input.brainmask,
+        target_scaling=cfg["target_scaling"],
+        **_cut_settings(smk),
+    )
+    save_slices(ss, smk.output[0], TARGET, cfg["dtype"])

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow_scripts.nifti_io import write_json
-from workflow_scripts.slices import TARGET, load_slices, stack_input
+from workflow_scripts.slices import TARGET, load_subjects, stack_input
 
 
 class LeakageError(ValueError):
@@ -40,20 +40,20 @@ def load_training_set(
     context: int | None = None,
     allowed_split: str = "train",
 ) -> TrainingSet:
-    """Read the slice files of the subjects a model learns from. `context`: the model's 2.5D
-    context (None: the files' own; smaller: only the nearer neighbours, e.g. a 2D twin)."""
+    """Read the slice files (the input modalities and the target of each subject, subject by
+    subject) of the subjects a model learns from. `context`: the model's 2.5D context (None:
+    the files' own; smaller: only the nearer neighbours, e.g. a 2D twin)."""
     xs, ys, subjects = [], [], []
     kinds = set()
-    for path in paths:
-        ss = load_slices(path)
+    for ss in load_subjects(paths):
         kinds.add((ss.context, ss.target_scaling))
         if ss.split != allowed_split:
             raise LeakageError(
-                f"sub-{ss.subject} is in split '{ss.split}' ({path}); only '{allowed_split}' "
-                "subjects may build this set"
+                f"sub-{ss.subject} is in split '{ss.split}' ({ss.space}); only "
+                f"'{allowed_split}' subjects may build this set"
             )
         if TARGET not in ss.images:
-            raise ValueError(f"sub-{ss.subject} ({path}): no SPECT slices to learn from")
+            raise ValueError(f"sub-{ss.subject} ({ss.space}): no SPECT slices to learn from")
         xs.append(stack_input(ss, model_input, context))
         ys.append(np.asarray(ss.images[TARGET], dtype=np.float32)[:, None])
         subjects.append(ss.subject)
@@ -76,10 +76,9 @@ def validation_pairs(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(inputs, target slices) per held-out subject, for the loss log's validation scores."""
     pairs = []
-    for path in paths:
-        ss = load_slices(path)
+    for ss in load_subjects(paths):
         if TARGET not in ss.images:
-            raise ValueError(f"sub-{ss.subject} ({path}): no SPECT slices to validate on")
+            raise ValueError(f"sub-{ss.subject} ({ss.space}): no SPECT slices to validate on")
         pairs.append((stack_input(ss, model_input, context), np.asarray(ss.images[TARGET])))
     return pairs
 
