@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from model.data import SliceDataset
-from workflow_scripts.slices import SubjectSlices, save_slices
+from workflow_scripts.slices.files import SubjectSlices, save_slices
 from workflow_scripts.training_set import load_training_set
 
 

@@ -1,4 +1,4 @@
-# Axial slices per subject, space and modality, scaled to [-1, 1] (workflow_scripts/slices.py):
+# Axial slices per subject, space and modality, scaled to [-1, 1] (workflow_scripts/slices/):
 # one job per file, so that a setting of one modality remakes only that modality's slices. Every
 # job cuts the same slices and window, from the MRI brain mask.
 
@@ -23,7 +23,7 @@ rule slices:
         mem_mb=2000,
         runtime=5,
     params:
-        entry="workflow_scripts.slices:slices_job",
+        entry="workflow_scripts.slices.jobs:slices_job",
         split=lambda w: COHORT.split_of(w.subject),
         space_name=lambda w: SPACE_NAME[w.space],
         settings=slice_settings("input"),
@@ -49,7 +49,7 @@ rule target_slices:
         mem_mb=2000,
         runtime=5,
     params:
-        entry="workflow_scripts.slices:target_slices_job",
+        entry="workflow_scripts.slices.jobs:target_slices_job",
         split=lambda w: COHORT.split_of(w.subject),
         space_name=lambda w: SPACE_NAME[w.space],
         settings=slice_settings("target"),

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from workflow_scripts.slices import extract, save_slices
+from workflow_scripts.slices.extract import extract
+from workflow_scripts.slices.files import save_slices
 
 torch.set_num_threads(1)
 # ITK reads its thread count once, when the first ANTs filter of the process starts: one

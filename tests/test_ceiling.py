@@ -14,7 +14,8 @@ from workflow_scripts.ceiling import (
     subject_rng,
 )
 from workflow_scripts.metrics import score_slices
-from workflow_scripts.slices import SubjectSlices, cut, extract, scale_to_unit
+from workflow_scripts.slices.extract import cut, extract, scale_to_unit
+from workflow_scripts.slices.files import SubjectSlices
 from workflow_scripts.volume_metrics import volume_scores
 
 MODES = ("per_slice", "per_volume")

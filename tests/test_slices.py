@@ -1,4 +1,4 @@
-"""Slice selection, scaling round trips, storage and volume rebuild (workflow_scripts/slices.py)."""
+"""Slice selection, scaling round trips, storage and volume rebuild (workflow_scripts/slices/)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import write_subject_volumes
-from workflow_scripts.slices import (
-    cut,
-    extract,
+from workflow_scripts.slices.extract import cut, extract, scale_to_unit, select_slices
+from workflow_scripts.slices.files import (
     load_slices,
     load_subjects,
     rebuild_volume,
     save_slices,
-    scale_to_unit,
-    select_slices,
     to_image_units,
 )
 

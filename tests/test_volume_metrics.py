@@ -9,7 +9,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from workflow_scripts.metrics import ssim_map
 from workflow_scripts.score import scored_tables
-from workflow_scripts.slices import RELATIVE_MAX, SubjectSlices
+from workflow_scripts.slices.files import RELATIVE_MAX, SubjectSlices
 from workflow_scripts.volume_metrics import (
     PSNR_RANGE,
     masked_ssim,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workflow_scripts.score import metrics_table
-from workflow_scripts.slices import load_subjects, stack_input
+from workflow_scripts.slices.files import load_subjects, stack_input
 
 log = logging.getLogger(__name__)
 

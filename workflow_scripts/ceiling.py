@@ -29,7 +29,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from workflow_scripts.slices import SubjectSlices, cut, relative_target, scale_to_unit
+from workflow_scripts.slices.extract import cut, relative_target, scale_to_unit
+from workflow_scripts.slices.files import SubjectSlices
 from workflow_scripts.volume_metrics import relative
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def ceiling_job(smk) -> None:
     from workflow_scripts.preprocess import registration as reg
     from workflow_scripts.preprocess.spaces import study_grid
     from workflow_scripts.score import load_float, scored_tables, scoring_mask
-    from workflow_scripts.slices import load_slices
+    from workflow_scripts.slices.files import load_slices
 
     reg.set_threads(smk.threads)
     subject, label = smk.wildcards.subject, smk.wildcards.space

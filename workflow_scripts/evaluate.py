@@ -103,7 +103,7 @@ def figures_job(smk) -> None:
 def montage_job(smk) -> None:
     """Figs. 3-4: for the first test and validation subjects, the middle scored slice."""
     from workflow_scripts.score import sampled_predictions
-    from workflow_scripts.slices import load_subjects
+    from workflow_scripts.slices.files import load_subjects
 
     rows = []
     held_out = load_subjects(smk.input.slices)

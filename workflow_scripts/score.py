@@ -12,7 +12,7 @@ import pandas as pd
 
 from workflow_scripts.metrics import score_slices
 from workflow_scripts.nifti_io import write_text
-from workflow_scripts.slices import load_slices
+from workflow_scripts.slices.files import load_slices
 
 
 def sampled_predictions(synth_slices: str | Path, z: np.ndarray) -> np.ndarray:

@@ -24,11 +24,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from workflow_scripts.slices import (
+from workflow_scripts.slices.extract import extract
+from workflow_scripts.slices.files import (
     INPUT_CHANNELS,
     RELATIVE_MAX,
     SubjectSlices,
-    extract,
     place_slices,
     stack_input,
 )

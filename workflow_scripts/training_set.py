@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow_scripts.nifti_io import write_json
-from workflow_scripts.slices import TARGET, load_subjects, stack_input
+from workflow_scripts.slices.files import TARGET, load_subjects, stack_input
 
 
 class LeakageError(ValueError):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from workflow_scripts.slices import RELATIVE_MAX
+from workflow_scripts.slices.files import RELATIVE_MAX
 
 SSIM_WINDOW = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
 

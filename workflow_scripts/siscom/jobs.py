@@ -137,7 +137,7 @@ def siscom_job(smk) -> None:
     """Rule siscom: one subject, every interictal source, its table and figure."""
     import json
 
-    from workflow_scripts.slices import brain_slices
+    from workflow_scripts.slices.extract import brain_slices
 
     s, cfg, inp = smk.wildcards.subject, smk.params.settings, smk.input
     out_dir = Path(smk.output.table).parent
