@@ -20,7 +20,7 @@ import numpy as np
 
 from model.data import SliceDataset
 from workflow_scripts.slices.files import SubjectSlices, save_slices
-from workflow_scripts.training_set import load_training_set
+from workflow_scripts.train.training_set import load_training_set
 
 
 def fake_subject(subject: str, n: int, size: int, rng) -> SubjectSlices:

@@ -1,8 +1,8 @@
 """Training pairs over arrays, and pix2pix augmentation.
 
 The dataset is given arrays (input and target slices); where they come from (files, splits,
-subjects) is the caller's business (the workflow: workflow_scripts/training_set.py). The whole
-training set is small (paper: 3,000 slices of 256^2, ~0.8 GB as float32), so it is held as one
+subjects) is the caller's business (the workflow: workflow_scripts/train/training_set.py). The
+whole training set is small (paper: 3,000 slices of 256^2, ~0.8 GB as float32), so it is held as one
 tensor and batches are cut from it: no worker processes, no per-item Python overhead.
 Augmentation is pix2pix's: resize to S*286/256, random S x S crop, random mirror, the same for
 input and target. Batches are a pure function of (seed, epoch), which makes training resumable

@@ -2,7 +2,7 @@
 precision.
 
 The training pairs come as arrays (model/data.py's SliceDataset); reading slice files, checking
-splits and recording the training subjects are the workflow's (workflow_scripts/train_job.py).
+splits and recording the training subjects are the workflow's (workflow_scripts/train/from_slices.py).
 What the loop uses lives beside it: the condition and its fingerprint (model/condition.py), the
 networks, optimisers and one update (model/step.py), torch.compile (model/torch_compile.py), the
 checkpoint (model/checkpoint.py), validation scores (model/validation.py) and the model folder's

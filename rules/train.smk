@@ -1,4 +1,4 @@
-# One pix2pix training job per condition: space x input x loss (workflow_scripts/train_job.py
+# One pix2pix training job per condition: space x input x loss (workflow_scripts/train/
 # reads the slice files; model/train.py trains).
 
 
@@ -29,7 +29,7 @@ rule train:
         runtime=config["train"]["runtime_min"],
         gpu=config["train"]["gpus"],
     params:
-        entry="workflow_scripts.train_job:train_job",
+        entry="workflow_scripts.train.jobs:train_job",
         condition=condition_of,
         settings=train_settings_of,
     script:

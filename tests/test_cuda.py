@@ -16,7 +16,7 @@ from model.condition import Condition
 from model.device import choose_precision
 from model.infer import load_generator, synthesise
 from tests.conftest import slice_paths
-from workflow_scripts.train_job import train_from_slices
+from workflow_scripts.train.from_slices import train_from_slices
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import torch
 from model.data import SliceDataset, jitter_and_mirror
 from tests.conftest import slice_paths
 from workflow_scripts.slices.files import load_slices, stack_input
-from workflow_scripts.training_set import (
+from workflow_scripts.train.training_set import (
     LeakageError,
     assert_not_trained_on,
     load_training_set,

@@ -30,8 +30,9 @@ from model.device import (
     resolve_device,
 )
 from tests.conftest import slice_paths
-from workflow_scripts.train_job import requested_gpus, train_from_slices
-from workflow_scripts.training_set import load_training_set
+from workflow_scripts.train.from_slices import train_from_slices
+from workflow_scripts.train.jobs import requested_gpus
+from workflow_scripts.train.training_set import load_training_set
 
 ROOT = Path(__file__).resolve().parents[1]
 COND = Condition("native", "pet", "l1_bce")
@@ -256,7 +257,7 @@ SCRIPT = """
 import logging, sys, yaml
 logging.basicConfig(level=logging.WARNING)
 from model.condition import Condition
-from workflow_scripts.train_job import train_from_slices
+from workflow_scripts.train.from_slices import train_from_slices
 cfg = yaml.safe_load(open(sys.argv[3]))
 train_from_slices(sys.argv[1].split(","), sys.argv[2], Condition("native", "pet", "l1_bce"), cfg)
 """

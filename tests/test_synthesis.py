@@ -15,7 +15,7 @@ from tests.conftest import slice_paths, write_subject_volumes
 from workflow_scripts.slices.extract import extract
 from workflow_scripts.slices.files import RELATIVE_MAX, load_slices, stack_input
 from workflow_scripts.synthesis import input_slices, synthesise_subject, to_relative
-from workflow_scripts.train_job import train_from_slices
+from workflow_scripts.train.from_slices import train_from_slices
 from workflow_scripts.volume_metrics import (
     plane_ssim,
     through_slice_cv,

@@ -23,8 +23,8 @@ from model.infer import load_generator, synthesise
 from model.step import Pix2PixStep, build_networks, lr_factor
 from model.torch_compile import batch_shapes, compile_or_eager, use_compile
 from tests.conftest import slice_paths
-from workflow_scripts.train_job import train_from_slices
-from workflow_scripts.training_set import load_training_set
+from workflow_scripts.train.from_slices import train_from_slices
+from workflow_scripts.train.training_set import load_training_set
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def test_linear_decay_policy():
 SCRIPT = """
 import sys, yaml
 from model.condition import Condition
-from workflow_scripts.train_job import train_from_slices
+from workflow_scripts.train.from_slices import train_from_slices
 cfg = yaml.safe_load(open(sys.argv[3]))
 train_from_slices(sys.argv[1].split(","), sys.argv[2], Condition("native", "pet", "l1_bce"), cfg)
 """

@@ -22,7 +22,7 @@ def predict_job(smk) -> None:
     torch.set_num_threads(max(1, int(smk.threads)))
     label, condition = smk.wildcards.space, smk.params.condition
     model_dir = Path(smk.input.weights).parent
-    from workflow_scripts.training_set import assert_not_trained_on
+    from workflow_scripts.train.training_set import assert_not_trained_on
 
     assert_not_trained_on(model_dir, smk.wildcards.subject)
     volumes = {m: smk.input[m] for m in ("mri", "pet") if m in smk.input.keys()}

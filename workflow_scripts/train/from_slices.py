@@ -1,8 +1,8 @@
 """Training one condition from slice files: the workflow's side of model/train.py.
 
 Reads the training subjects' slice files (refusing held-out ones), hands the arrays to the
-pix2pix package and records the training subjects beside the model; `train_job` is the
-Snakemake entry of rule train.
+pix2pix package and records the training subjects beside the model (the rule's entry:
+workflow_scripts/train/jobs.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,11 @@ from pathlib import Path
 from model.condition import Condition
 from model.data import SliceDataset
 from model.train import train_condition
-from workflow_scripts.training_set import load_training_set, validation_pairs, write_subject_list
+from workflow_scripts.train.training_set import (
+    load_training_set,
+    validation_pairs,
+    write_subject_list,
+)
 
 
 def train_from_slices(
@@ -48,28 +52,3 @@ def train_from_slices(
     if "stopped_after_epoch" not in last:
         write_subject_list(model_dir, ts.subjects, {"condition": cond.name})
     return last
-
-
-def train_job(smk) -> None:
-    """Snakemake entry (rule train)."""
-    train_from_slices(
-        list(smk.input.train),
-        Path(smk.output.weights).parent,
-        Condition(
-            *(smk.params.condition[k] for k in ("space", "input", "loss")),
-            context=smk.params.condition.get("context"),
-        ),
-        # weight-affecting settings come from params (a change retrains); how and where it
-        # runs (device, checkpointing, validation) from config (a change does not)
-        {**smk.config["train"], **smk.params.settings},
-        threads=smk.threads,
-        gpus=requested_gpus(smk),
-        val_files=list(smk.input.validation) if "validation" in smk.input.keys() else None,
-    )
-
-
-def requested_gpus(smk) -> int:
-    """The GPUs this job asked the scheduler for: its `gpu` resource (rules/train.smk sets it
-    from train.gpus; --set-resources may override it), else train.gpus."""
-    gpu = getattr(smk.resources, "gpu", None)
-    return int(gpu if gpu is not None else smk.config["train"].get("gpus", 0))
