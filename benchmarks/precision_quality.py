@@ -7,7 +7,7 @@ trained four times, train.precision fp32 and bf16 x train.seed 0 and 1, each by 
 for each run the finished demo's results (`--demo`, without its models) are copied into a folder of
 their own and the project's Snakefile is asked there for that condition's held-out volume scores,
 with `--config train={precision: ..., seed: ...}`. So Snakemake trains the model, synthesises every
-held-out subject from its MRI and PET only, and scores it (workflow_scripts/volume_metrics.py:
+held-out subject from its MRI and PET only, and scores it (workflow_scripts/evaluate/volume_metrics.py:
 MAE_rel, PSNR_rel_dB, SSIM_rel against the real interictal SPECT, which only the scoring job reads).
 
 Prints whether this CPU has native bf16 (model.device: AVX512-BF16 / AMX / Arm BF16; without it

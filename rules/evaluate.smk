@@ -1,5 +1,5 @@
 # Predict held-out (and predict-split) subjects, score them, and build the paper's tables and
-# figures (workflow_scripts/predict.py, score.py, baselines.py, evaluate.py).
+# figures (workflow_scripts/evaluate/; the rules' entries: jobs.py).
 
 
 # Cheap aggregate jobs run where snakemake runs, not as cluster submissions.
@@ -32,7 +32,7 @@ rule predict:
         mem_mb=2000,
         runtime=10,
     params:
-        entry="workflow_scripts.predict:predict_job",
+        entry="workflow_scripts.evaluate.jobs:predict_job",
         condition=condition_of,
         sources=prediction_sources,
         reference=lambda w: str(space_image(w.subject, "t1w", w.space)),
@@ -82,7 +82,7 @@ rule score:
         mem_mb=1000,
         runtime=5,
     params:
-        entry="workflow_scripts.score:score_job",
+        entry="workflow_scripts.evaluate.jobs:score_job",
         condition=condition_of,
     script:
         "../workflow_scripts/entry.py"
@@ -110,7 +110,7 @@ rule synthesis_figure:
         mem_mb=1000,
         runtime=5,
     params:
-        entry="workflow_scripts.figures:synthesis_job",
+        entry="workflow_scripts.evaluate.jobs:synthesis_job",
         conditions=lambda w: [label for label, _ in figure_conditions_of(w.subject)],
         split=lambda w: COHORT.split_of(w.subject),
     script:
@@ -134,7 +134,7 @@ rule mc_ceiling:
         mem_mb=2000,
         runtime=10,
     params:
-        entry="workflow_scripts.ceiling:ceiling_job",
+        entry="workflow_scripts.evaluate.jobs:ceiling_job",
         grid=settings("preprocess", "grid"),
         spect_mask=settings("preprocess", "spect_mask"),
         draws=config["evaluate"]["ceiling_draws"],
@@ -159,7 +159,7 @@ rule baselines:
         mem_mb=4000,
         runtime=10,
     params:
-        entry="workflow_scripts.baselines:baselines_job",
+        entry="workflow_scripts.evaluate.jobs:baselines_job",
         inputs=[i for i in INPUTS],
     script:
         "../workflow_scripts/entry.py"
@@ -224,7 +224,7 @@ rule tables:
         mem_mb=2000,
         runtime=10,
     params:
-        entry="workflow_scripts.evaluate:tables_job",
+        entry="workflow_scripts.evaluate.jobs:tables_job",
         alpha=config["evaluate"]["alpha"],
         spaces=config["train"]["spaces"],
         inputs=INPUTS,
@@ -267,7 +267,7 @@ rule figures:
         mem_mb=2000,
         runtime=10,
     params:
-        entry="workflow_scripts.evaluate:figures_job",
+        entry="workflow_scripts.evaluate.jobs:figures_job",
         alpha=config["evaluate"]["alpha"],
     script:
         "../workflow_scripts/entry.py"
@@ -296,7 +296,7 @@ rule montage:
         mem_mb=1000,
         runtime=5,
     params:
-        entry="workflow_scripts.evaluate:montage_job",
+        entry="workflow_scripts.evaluate.jobs:montage_job",
         subjects=lambda w: montage_subjects(),
         synth_patterns=lambda w: {
             i: str(L.synth_slices("{subject}", w.space, names.condition_desc(i, w.loss)))
@@ -333,7 +333,7 @@ rule summary:
         mem_mb=1000,
         runtime=5,
     params:
-        entry="workflow_scripts.evaluate:summary_job",
+        entry="workflow_scripts.evaluate.jobs:summary_job",
         alpha=config["evaluate"]["alpha"],
     script:
         "../workflow_scripts/entry.py"
@@ -361,7 +361,7 @@ rule seed_variance:
         mem_mb=1000,
         runtime=5,
     params:
-        entry="workflow_scripts.seed_variance:seed_variance_job",
+        entry="workflow_scripts.evaluate.jobs:seed_variance_job",
         seed=config["train"]["seed"],
     script:
         "../workflow_scripts/entry.py"

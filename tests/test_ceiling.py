@@ -6,17 +6,17 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from workflow_scripts.ceiling import (
+from workflow_scripts.evaluate.ceiling import (
     monte_carlo_mean,
     redraw,
     scaled_target,
     scan_preprocessing,
     subject_rng,
 )
-from workflow_scripts.metrics import score_slices
+from workflow_scripts.evaluate.metrics import score_slices
+from workflow_scripts.evaluate.volume_metrics import volume_scores
 from workflow_scripts.slices.extract import cut, extract, scale_to_unit
 from workflow_scripts.slices.files import SubjectSlices
-from workflow_scripts.volume_metrics import volume_scores
 
 MODES = ("per_slice", "per_volume")
 SHAPE = (40, 40, 12)

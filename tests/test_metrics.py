@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from workflow_scripts.metrics import score_slices, slice_metrics
+from workflow_scripts.evaluate.metrics import score_slices, slice_metrics
 
 
 def pairs():

@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 
 from workflow_scripts import layout as names
-from workflow_scripts.evaluate import results_summary
-from workflow_scripts.seed_variance import (
+from workflow_scripts.evaluate.seed_variance import (
     ONE_RUN,
     effect_against_runs,
     mean_over_runs,
     seed_variance,
     variance_lines,
 )
-from workflow_scripts.stats import comparisons, run_tests
+from workflow_scripts.evaluate.stats import comparisons, run_tests
+from workflow_scripts.evaluate.tables import results_summary
 
 
 def test_run_labels_round_trip_and_run_zero_keeps_its_name():

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from workflow_scripts.evaluate import results_summary
-from workflow_scripts.stats import comparisons, paired, run_tests, table4
+from workflow_scripts.evaluate.stats import comparisons, paired, run_tests, table4
+from workflow_scripts.evaluate.tables import results_summary
 
 
 def fake_metrics(seed=0) -> pd.DataFrame:
@@ -116,7 +116,7 @@ def test_summary_states_findings_from_the_tables():
 def test_a_study_of_one_condition_has_an_empty_but_readable_tests_table(tmp_path):
     """One condition leaves nothing to compare: the tests table is empty but keeps its header,
     and the figures and the summary are still built from it (as in a one-condition run)."""
-    from workflow_scripts import figures
+    from workflow_scripts.evaluate import figures
 
     metrics = fake_metrics()
     one = metrics[(metrics["space"] == "native") & (metrics["input"] == "pet")]
@@ -194,7 +194,7 @@ def test_summary_keeps_2d_twins_apart_and_reports_each_split():
     assert "| native | mri_pet | l1_bce | 0.1000 / 25.00 / 0.8000 (1) | 0.3000 / 25.00" in by_split
 
     # the tests see each subject's 2.5D score only
-    from workflow_scripts.evaluate import without_twins
+    from workflow_scripts.evaluate.tables import without_twins
 
     assert set(without_twins(volume)["context"]) == {1}
     assert without_twins(volume[volume["context"] == 1]).equals(volume[volume["context"] == 1])

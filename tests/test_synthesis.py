@@ -1,4 +1,4 @@
-"""Whole-brain, leak-free synthesis (workflow_scripts/synthesis.py), 2.5D inputs and the
+"""Whole-brain, leak-free synthesis (workflow_scripts/evaluate/synthesis.py), 2.5D inputs and the
 per-volume target (slices.py), and the whole-volume scores (volume_metrics.py)."""
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from skimage.metrics import structural_similarity
 
 from model.condition import Condition
 from tests.conftest import slice_paths, write_subject_volumes
-from workflow_scripts.slices.extract import extract
-from workflow_scripts.slices.files import RELATIVE_MAX, load_slices, stack_input
-from workflow_scripts.synthesis import input_slices, synthesise_subject, to_relative
-from workflow_scripts.train.from_slices import train_from_slices
-from workflow_scripts.volume_metrics import (
+from workflow_scripts.evaluate.synthesis import input_slices, synthesise_subject, to_relative
+from workflow_scripts.evaluate.volume_metrics import (
     plane_ssim,
     through_slice_cv,
     uncertainty_ratio,
     volume_scores,
 )
+from workflow_scripts.slices.extract import extract
+from workflow_scripts.slices.files import RELATIVE_MAX, load_slices, stack_input
+from workflow_scripts.train.from_slices import train_from_slices
 
 CFG = {
     "epochs": 1,

@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from workflow_scripts.metrics import ssim_map
-from workflow_scripts.score import scored_tables
-from workflow_scripts.slices.files import RELATIVE_MAX, SubjectSlices
-from workflow_scripts.volume_metrics import (
+from workflow_scripts.evaluate.metrics import ssim_map
+from workflow_scripts.evaluate.score import scored_tables
+from workflow_scripts.evaluate.volume_metrics import (
     PSNR_RANGE,
     masked_ssim,
     primary_scores,
     slice_primary_scores,
     volume_scores,
 )
+from workflow_scripts.slices.files import RELATIVE_MAX, SubjectSlices
 
 
 def blob_pair(shape=(24, 24, 16), seed=0):

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from nibabel.affines import apply_affine
 
+from workflow_scripts.evaluate.volume_metrics import relative
 from workflow_scripts.regions.atlas import region_label
-from workflow_scripts.volume_metrics import relative
 
 
 def regional_means(

@@ -20,7 +20,6 @@ mean-square-optimal predictor is not the optimum of SSIM or MAE. It is an estima
 from __future__ import annotations
 
 import logging
-import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,9 +28,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from workflow_scripts.evaluate.volume_metrics import relative
 from workflow_scripts.slices.extract import cut, relative_target, scale_to_unit
 from workflow_scripts.slices.files import SubjectSlices
-from workflow_scripts.volume_metrics import relative
 
 log = logging.getLogger(__name__)
 
@@ -122,58 +121,3 @@ def scan_preprocessing(
         return np.asarray(out.dataobj, dtype=np.float64)
 
     return run
-
-
-def ceiling_job(smk) -> None:
-    """Snakemake entry (rule mc_ceiling), one subject and space: slice and volume scores of the
-    Monte Carlo ceiling against the subject's real SPECT."""
-    from workflow_scripts.layout import TEMPLATE
-    from workflow_scripts.nifti_io import write_text
-    from workflow_scripts.preprocess import registration as reg
-    from workflow_scripts.preprocess.spaces import study_grid
-    from workflow_scripts.score import load_float, scored_tables, scoring_mask
-    from workflow_scripts.slices.files import load_slices
-
-    reg.set_threads(smk.threads)
-    subject, label = smk.wildcards.subject, smk.wildcards.space
-    ss = load_slices(smk.input.slices)
-    if "spect" not in ss.images:
-        raise ValueError(f"sub-{subject} ({smk.input.slices}) has no real SPECT to score against")
-    expected_img = nib.load(smk.input.expected)
-    expected = np.asarray(expected_img.dataobj, dtype=np.float64)
-    if not np.isfinite(expected).all() or expected.max() <= 0:
-        raise ValueError(f"sub-{subject} {smk.input.expected}: no positive finite expectation")
-    grid = study_grid(smk.params.grid, smk.input.grid_mask)
-    transforms = ([smk.input.template_xfm] if label == TEMPLATE else []) + [smk.input.xfm]
-    brain = load_float(smk.input.brainmask) > 0
-    with tempfile.TemporaryDirectory(prefix="spectsynth-ceiling-") as tmp:
-        preprocess = scan_preprocessing(
-            expected_img.affine,
-            subject=subject,
-            mask_cfg=smk.params.spect_mask,
-            grid=grid,
-            transforms=transforms,
-            workdir=Path(tmp),
-        )
-        est = monte_carlo_mean(
-            expected,
-            preprocess,
-            brain,
-            ss,
-            int(smk.params.draws),
-            subject_rng(smk.params.seed, subject),
-        )
-    condition = {"space": ss.space, "input": CEILING_INPUT, "loss": CEILING_METHOD}
-    slices, volume = scored_tables(
-        est.slices,
-        ss,
-        condition,
-        est.volume,
-        load_float(smk.input.real),
-        est.sd,
-        scoring_mask(smk.input.brainmask, smk.input.spectmask),
-    )
-    volume.insert(len(condition) + 2, "draws", est.draws)
-    write_text(slices.to_csv(sep="\t", index=False), smk.output.slices)
-    write_text(volume.to_csv(sep="\t", index=False), smk.output.volume)
-    log.info("sub-%s space-%s: %s from %d draws", subject, label, CEILING_LABEL, est.draws)

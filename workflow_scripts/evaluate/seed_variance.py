@@ -19,8 +19,6 @@ import logging
 import numpy as np
 import pandas as pd
 
-from workflow_scripts.nifti_io import write_text
-
 log = logging.getLogger(__name__)
 
 RUN = "run"
@@ -141,14 +139,3 @@ def variance_lines(variance: pd.DataFrame) -> list[str]:
                 cells.append("n/a")
         lines.append(f"| {' | '.join(key)} | {g['n_runs'].max()} | {' | '.join(cells)} |")
     return lines
-
-
-def seed_variance_job(smk) -> None:
-    """Snakemake entry (rule seed_variance): tables/seed_variance.csv."""
-    from workflow_scripts.evaluate import without_twins
-
-    metrics = pd.read_csv(smk.input.metrics)
-    volume = pd.read_csv(smk.input.volume)
-    table = seed_variance(metrics, without_twins(volume), smk.params.seed)
-    log.info("%d rows, %d runs", len(table), max(n_runs(metrics), n_runs(volume)))
-    write_text(table.to_csv(index=False, float_format="%.6g"), smk.output[0])

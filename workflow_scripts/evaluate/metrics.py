@@ -1,6 +1,6 @@
 """Image-quality metrics of synthetic against real SPECT slices, as the paper reports them: the
 reproduction of its Table 4 (not the primary endpoints, which are the brain-masked
-relative-uptake metrics of workflow_scripts.volume_metrics: whole-slice [-1, 1] scores are
+relative-uptake metrics of workflow_scripts.evaluate.volume_metrics: whole-slice [-1, 1] scores are
 dominated by background where both images are -1, and SSIM on signed data depends on the offset).
 
 All metrics work on the [-1, 1] slices (data range 2.0), whole slice and inside the brain mask:

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from workflow_scripts.metrics import PRIMARY_METRICS, TESTED  # noqa: E402
+from workflow_scripts.evaluate.metrics import PRIMARY_METRICS, TESTED  # noqa: E402
 from workflow_scripts.nifti_io import save_figure  # noqa: E402
 
 INPUT_ORDER = ["mri", "pet", "mri_pet"]
@@ -248,30 +248,3 @@ def three_planes(
         bar.set_label(colour_label, fontsize=8)
     fig.suptitle(title, fontsize=9)
     _save(fig, out_png)
-
-
-def synthesis_job(smk) -> None:
-    """Snakemake entry (rule synthesis_figure): MRI, the subject's real ictal / interictal SPECT
-    and every synthetic interictal SPECT in three planes through the brain's centre, all in
-    uptake relative to the brain mean (the MRI in its own units)."""
-    import nibabel as nib
-
-    from workflow_scripts.volume_metrics import relative
-
-    def load(path):
-        return np.asarray(nib.load(path).dataobj, dtype=np.float32)
-
-    t1 = load(smk.input.t1w)
-    brain = t1 > 0
-    centre = tuple(int(round(v)) for v in np.argwhere(brain).mean(axis=0))
-    rows = [("T1w MRI", t1, float(np.percentile(t1[brain], 99.5)))]
-    for scan in ("ictal", "interictal"):
-        if scan in smk.input.keys():
-            rows.append((f"real {scan}", relative(load(smk.input[scan]), brain), 2.0))
-    for label, path in zip(smk.params.conditions, smk.input.synth, strict=True):
-        rows.append((f"synthetic {label}", relative(load(path), brain), 2.0))
-    title = (
-        f"sub-{smk.wildcards.subject} ({smk.params.split}): uptake relative to the brain mean "
-        f"(0-2), planes through voxel {centre}"
-    )
-    three_planes(rows, centre, smk.output[0], title)

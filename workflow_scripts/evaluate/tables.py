@@ -5,21 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from workflow_scripts import figures
-from workflow_scripts.metrics import METRICS
-from workflow_scripts.nifti_io import write_text
-from workflow_scripts.seed_variance import (
-    RUN,
+from workflow_scripts.evaluate.metrics import METRICS
+from workflow_scripts.evaluate.seed_variance import (
     effect_against_runs,
-    mean_over_runs,
-    n_runs,
     variance_lines,
-    with_run,
 )
-from workflow_scripts.stats import comparisons, run_tests, table4
 
 log = logging.getLogger(__name__)
 
@@ -62,92 +54,6 @@ def render_table4(t4: pd.DataFrame, runs: int = 1) -> tuple[str, str]:
     )
 
 
-def tables_job(smk) -> None:
-    """metrics.csv, Table 4 (csv, md, html) and the statistical tests."""
-    # every training run's rows (column `run`); Table 4 and the tests: per subject (and slice)
-    # the mean over runs
-    metrics = with_run(collect(list(smk.input.metrics))).sort_values([*ORDER, RUN])
-    write_text(metrics.to_csv(index=False), smk.output.metrics)
-    volume = with_run(collect(list(smk.input.volume), ["space", "input", "loss", "subject"]))
-    volume = volume.sort_values(["space", "input", "loss", "subject", RUN], kind="stable")
-    write_text(volume.to_csv(index=False, float_format="%.6g"), smk.output.volume)
-    runs = n_runs(metrics)
-    metrics, volume = mean_over_runs(metrics), mean_over_runs(volume)
-    t4 = table4(metrics)
-    write_text(t4.to_csv(index=False, float_format="%.6g"), smk.output.table4)
-    md, html = render_table4(t4, runs)
-    write_text(md, smk.output.table4_md)
-    write_text(html, smk.output.table4_html)
-    comps = comparisons(smk.params.spaces, smk.params.inputs, smk.params.losses)
-    tests = run_tests(metrics, comps, alpha=smk.params.alpha, volume=without_twins(volume))
-    write_text(tests.to_csv(index=False, float_format="%.6g"), smk.output.tests)
-    # the Monte Carlo ceiling's slice rows join the baselines (its `loss` is their `method`)
-    ceiling = collect(list(smk.input.ceiling_slices)).rename(columns={"loss": "method"})
-    baselines = collect(list(smk.input.baselines), ["space", "input", "method", "subject", "slice"])
-    baselines = pd.concat([baselines, ceiling], ignore_index=True)
-    write_text(baselines.to_csv(index=False, float_format="%.6g"), smk.output.baselines)
-    ceiling_volume = collect(list(smk.input.ceiling_volume), ["space", "subject"])
-    write_text(ceiling_volume.to_csv(index=False, float_format="%.6g"), smk.output.ceiling)
-
-
-def figures_job(smk) -> None:
-    # the slices' scores as Table 4 and the tests see them: the mean over training runs
-    metrics = mean_over_runs(pd.read_csv(smk.input.metrics))
-    tests = pd.read_csv(smk.input.tests)
-    alpha = smk.params.alpha
-    figures.violin_figure(metrics, tests, "space", "loss", "fig5_space", smk.output.fig5, alpha)
-    figures.violin_figure(metrics, tests, "loss", "space", "fig6_loss", smk.output.fig6, alpha)
-    figures.input_figure(metrics, tests, smk.output.fig7, alpha)
-
-
-def montage_job(smk) -> None:
-    """Figs. 3-4: for the first test and validation subjects, the middle scored slice."""
-    from workflow_scripts.score import sampled_predictions
-    from workflow_scripts.slices.files import load_subjects
-
-    rows = []
-    held_out = load_subjects(smk.input.slices)
-    for subject, ss in zip(smk.params.subjects, held_out, strict=True):
-        if ss.subject != subject:
-            raise ValueError(f"montage: slices of sub-{ss.subject} where sub-{subject} was due")
-        k = len(ss.z) // 2
-        images = {}
-        if "mri" in ss.images:
-            images["MRI"] = np.asarray(ss.images["mri"][k])
-        if "pet" in ss.images:
-            images["PET"] = np.asarray(ss.images["pet"][k])
-        real = np.asarray(ss.images["spect"][k])
-        images["real SPECT"] = real
-        for inp, pattern in smk.params.synth_patterns.items():
-            f = Path(pattern.format(subject=subject))
-            if f.exists():
-                synth = sampled_predictions(f, ss.z[k : k + 1])[0]
-                images[f"synthetic ({inp})"] = synth
-                images[f"|diff| ({inp})"] = np.abs(synth - real) / 2.0
-        rows.append({"label": f"sub-{subject} ({ss.split}) z={int(ss.z[k])}", "images": images})
-    figures.montage(rows, smk.output[0], smk.params.title)
-
-
-def _read(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path) if Path(path).stat().st_size > 1 else pd.DataFrame()
-
-
-def summary_job(smk) -> None:
-    metrics = pd.read_csv(smk.input.metrics)
-    tests = pd.read_csv(smk.input.tests)
-    text = results_summary(
-        mean_over_runs(metrics),
-        tests,
-        _read(smk.input.baselines),
-        smk.params.alpha,
-        volume=mean_over_runs(_read(smk.input.volume)),
-        ceiling=_read(smk.input.ceiling),
-        run_metrics=metrics,
-        variance=_read(smk.input.seed_variance),
-    )
-    write_text(text, smk.output[0])
-
-
 # +1: higher is better, -1: lower is better (every metric of tables/metrics.csv)
 BETTER = {
     "SSIM": 1,
@@ -165,7 +71,7 @@ PRIMARY_COLUMNS = ("MAE_rel", "PSNR_rel_dB", "SSIM_rel", "RMSE_rel")
 
 def _primary_lines(volume: pd.DataFrame, ceiling: pd.DataFrame) -> list[str]:
     """Mean over subjects of the primary whole-volume metrics per condition, then the ceiling."""
-    from workflow_scripts.ceiling import CEILING_LABEL
+    from workflow_scripts.evaluate.ceiling import CEILING_LABEL
 
     if volume.empty and ceiling.empty:
         return []
@@ -267,7 +173,7 @@ def results_summary(
     mean over training runs; `run_metrics`: every run's slice rows (default `metrics`, one
     run), against whose run-to-run variation each finding's difference is judged;
     `variance`: the seed_variance table."""
-    from workflow_scripts.ceiling import CEILING_LABEL, CEILING_METHOD
+    from workflow_scripts.evaluate.ceiling import CEILING_LABEL, CEILING_METHOD
 
     run_rows = run_metrics if run_metrics is not None else metrics
 
@@ -362,3 +268,8 @@ def results_summary(
                 f"| {space} | {inp} | model {loss} | {g['SSIM'].mean():.4f} | {g['PSNR'].mean():.2f} | {g['RMSE'].mean():.4f} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def read_or_empty(path: str | Path) -> pd.DataFrame:
+    """A CSV table, or an empty one where the file is empty (a step that had nothing to do)."""
+    return pd.read_csv(path) if Path(path).stat().st_size > 1 else pd.DataFrame()

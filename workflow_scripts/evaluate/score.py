@@ -1,6 +1,6 @@
 """Score a synthetic SPECT against the real one: per slice on the sampled slices (the
 reproduction of the paper's Table 4 on [-1, 1], plus the primary relative-uptake metrics of the
-same slices) and as a whole volume (workflow_scripts.volume_metrics, the primary endpoints)."""
+same slices) and as a whole volume (workflow_scripts.evaluate.volume_metrics, the primary endpoints)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from workflow_scripts.metrics import score_slices
-from workflow_scripts.nifti_io import write_text
-from workflow_scripts.slices.files import load_slices
+from workflow_scripts.evaluate.metrics import score_slices
 
 
 def sampled_predictions(synth_slices: str | Path, z: np.ndarray) -> np.ndarray:
@@ -51,7 +49,11 @@ def scored_tables(
     """Per-slice table (the paper's [-1, 1] Table 4 metrics of the slices `pred`, and the
     primary relative-uptake metrics of the same axial slices of `volume`) and the one-row
     volume table, both against the real SPECT inside the scoring `mask`."""
-    from workflow_scripts.volume_metrics import relative, slice_primary_scores, volume_scores
+    from workflow_scripts.evaluate.volume_metrics import (
+        relative,
+        slice_primary_scores,
+        volume_scores,
+    )
 
     table = metrics_table(pred, ss, condition)
     rel = slice_primary_scores(relative(volume, mask), relative(real, mask), mask, ss.z)
@@ -69,24 +71,3 @@ def load_float(path: str | Path) -> np.ndarray:
 def scoring_mask(brainmask: str | Path, spectmask: str | Path) -> np.ndarray:
     """Where the reference exists: the MRI brain mask x the real SPECT's mask."""
     return (load_float(brainmask) > 0) & (load_float(spectmask) > 0)
-
-
-def score_job(smk) -> None:
-    """Snakemake entry (rule score): per-slice (Table 4 reproduction and primary relative-uptake
-    metrics) and whole-volume scores."""
-    ss = load_slices(smk.input.slices)
-    if "spect" not in ss.images:
-        raise ValueError(
-            f"sub-{ss.subject} ({smk.input.slices}) has no real SPECT to score against"
-        )
-    slices, volume = scored_tables(
-        sampled_predictions(smk.input.synth, ss.z),
-        ss,
-        smk.params.condition,
-        load_float(smk.input.volume),
-        load_float(smk.input.real),
-        load_float(smk.input.sd),
-        scoring_mask(smk.input.brainmask, smk.input.spectmask),
-    )
-    write_text(slices.to_csv(sep="\t", index=False), smk.output.slices)
-    write_text(volume.to_csv(sep="\t", index=False), smk.output.volume)

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from workflow_scripts.metrics import METRICS, TESTED
+from workflow_scripts.evaluate.metrics import METRICS, TESTED
 
 KEYS = ["subject", "slice"]
 CONDITION_KEYS = ("space", "input", "loss")

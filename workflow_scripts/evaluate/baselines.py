@@ -4,7 +4,7 @@
 - linear: one least-squares map input -> SPECT, fitted on all training slices' pixels (no
   per-subject fit), applied to held-out subjects.
 
-The approximate best achievable score on simulated data is workflow_scripts.ceiling's Monte
+The approximate best achievable score on simulated data is workflow_scripts.evaluate.ceiling's Monte
 Carlo ceiling; its slice rows join these in tables/baselines.csv.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workflow_scripts.score import metrics_table
+from workflow_scripts.evaluate.score import metrics_table
 from workflow_scripts.slices.files import load_subjects, stack_input
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,3 @@ def baseline_table(
         table = table.rename(columns={"loss": "method"})
     log.info("baselines: %d rows for %d subjects", len(table), len(held_out))
     return table
-
-
-def baselines_job(smk) -> None:
-    """Snakemake entry (rule baselines), one space."""
-    from workflow_scripts.nifti_io import write_text
-
-    inputs = list(smk.params.inputs)
-    train = {inp: list(smk.input[f"train_{inp}"]) for inp in inputs}
-    table = baseline_table(train, list(smk.input.eval), inputs)
-    write_text(table.to_csv(sep="\t", index=False), smk.output[0])
