@@ -73,7 +73,7 @@ rule derivatives_description:
         mem_mb=500,
         runtime=5,
     params:
-        entry="workflow_scripts.derivatives:description_job",
+        entry="workflow_scripts.preprocess.jobs:description_job",
         bids=str(L.bids),
     script:
         "../workflow_scripts/entry.py"

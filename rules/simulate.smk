@@ -22,7 +22,7 @@ rule simulate_template:
         mem_mb=1500,  # measured peak 1.0 GB at 1 mm (5 s CPU)
         runtime=10,
     params:
-        entry="workflow_scripts.simulate.anatomy:template_job",
+        entry="workflow_scripts.simulate.jobs:template_job",
         voxel_scale=config["simulate"]["voxel_scale"],
     script:
         "../workflow_scripts/entry.py"
@@ -56,7 +56,7 @@ rule simulate_subject:
         mem_mb=2500,  # measured peak 1.3 GB at 1 mm
         runtime=10,
     params:
-        entry="workflow_scripts.simulate.subject:simulate_job",
+        entry="workflow_scripts.simulate.jobs:simulate_job",
         bids=L.bids,
         split=lambda w: COHORT.split_of(w.subject),
         # subject k (from 1) uses seed + k, so subjects are independent
@@ -88,7 +88,7 @@ rule simulate_dataset:
         mem_mb=500,
         runtime=5,
     params:
-        entry="workflow_scripts.simulate.subject:dataset_job",
+        entry="workflow_scripts.simulate.jobs:dataset_job",
         bids=L.bids,
         participants=[(f"sub-{s}", COHORT.split_of(s)) for s in COHORT.subjects()],
         seed=config["simulate"]["seed"],

@@ -108,8 +108,3 @@ def write_description(layout: Layout) -> None:
         layout.bidsignore(),
     )
     write_text(README.format(bids=layout.bids), layout.readme())
-
-
-def description_job(smk) -> None:
-    """Snakemake entry (rule derivatives_description)."""
-    write_description(Layout(Path(smk.output[0]).parent, Path(smk.params.bids)))

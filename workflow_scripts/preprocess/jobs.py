@@ -6,6 +6,7 @@ qc), which the tests use directly."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -209,3 +210,11 @@ def to_scan_job(smk) -> None:
         f"{smk.wildcards.scan} SPECT scan (RAS voxel order, same world coordinates): it overlays "
         "that scan in any viewer",
     )
+
+
+def description_job(smk) -> None:
+    """Snakemake entry (rule derivatives_description): the derivatives' dataset_description.json."""
+    from workflow_scripts.derivatives import write_description
+    from workflow_scripts.layout import Layout
+
+    write_description(Layout(Path(smk.output[0]).parent, Path(smk.params.bids)))

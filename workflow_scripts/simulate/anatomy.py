@@ -216,11 +216,6 @@ def head_model(
     return template_head(float(voxel_mm)), cortex_mask(float(voxel_mm))
 
 
-def template_job(smk) -> None:
-    """Snakemake entry (rule simulate_template)."""
-    save_template(smk.output[0], float(smk.params.voxel_scale))
-
-
 @dataclass(frozen=True)
 class Deformation:
     """q = scale * p + u(p): anatomy frame -> template frame (mm)."""

@@ -2,7 +2,7 @@
 the focus, before any registration or synthesis.
 
 Each subject's noiseless interictal and ictal SPECT (template grid, scanner blur) get Poisson
-counts at the simulator's level; SISCOM (workflow_scripts/siscom.py, its defaults) runs in the
+counts at the simulator's level; SISCOM (workflow_scripts/siscom/, its defaults) runs in the
 true brain, and the focus counts as found when the top cluster reaches into it.
 
     python -m workflow_scripts.simulate.difficulty --subjects 24 --voxel-scale 3

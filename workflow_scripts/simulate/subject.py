@@ -518,23 +518,3 @@ def write_dataset(
         deriv / "README",
     )
     write_text(DERIVATIVES_BIDSIGNORE, deriv / ".bidsignore")
-
-
-def simulate_job(smk) -> None:
-    """Snakemake entry (rule simulate_subject)."""
-    simulate_subject(
-        smk.wildcards.subject,
-        smk.params.split,
-        smk.params.seed,
-        smk.params.bids,
-        ictal=smk.params.ictal,
-        voxel_scale=smk.params.voxel_scale,
-        qc_png=smk.output.qc,
-        effects=smk.params.effects,
-        template=smk.input.template,
-    )
-
-
-def dataset_job(smk) -> None:
-    """Snakemake entry (rule simulate_dataset)."""
-    write_dataset(smk.params.bids, smk.params.participants, smk.params.seed)
