@@ -29,7 +29,15 @@ validate_config(config, f"{workflow.basedir}/{CONFIG_SCHEMA}")
 report: "rules/report/workflow.rst"
 
 
-include: "rules/common.smk"
+include: "rules/common/study.smk"
+include: "rules/common/paths.smk"
+include: "rules/common/gate.smk"
+include: "rules/common/preprocess.smk"
+include: "rules/common/slices.smk"
+include: "rules/common/train.smk"
+include: "rules/common/evaluate.smk"
+include: "rules/common/regions.smk"
+include: "rules/common/siscom.smk"
 
 
 if config["simulate"]["enabled"]:
