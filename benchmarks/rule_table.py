@@ -7,10 +7,10 @@
 
 Every job writes `benchmarks/<stage>/<job>.tsv` under out_dir (wall seconds, peak resident
 memory in MB, CPU seconds); each file is attributed to its rule by the rules' own benchmark
-patterns (the workflow is parsed, not run) and summed per rule (workflow_scripts/job_benchmarks.py).
+patterns (the workflow is parsed, not run) and summed per rule (workflow_scripts/run_benchmarks/table.py).
 A run also writes this table itself, as `tables/job_benchmarks.csv` in its report.
 --profile turns it into per-rule `mem_mb` / `runtime` with headroom
-(workflow_scripts/cluster_resources.py); --write replaces the generated block of a profile,
+(workflow_scripts/run_benchmarks/resources.py); --write replaces the generated block of a profile,
 keeping the rest of the file.
 """
 
@@ -24,18 +24,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from workflow_scripts.cluster_resources import (  # noqa: E402
+from workflow_scripts.layout import Layout  # noqa: E402
+from workflow_scripts.run_benchmarks.resources import (  # noqa: E402
     cluster_resources,
     replace_block,
     set_resources_block,
 )
-from workflow_scripts.job_benchmarks import (  # noqa: E402
+from workflow_scripts.run_benchmarks.table import (  # noqa: E402
     benchmark_patterns,
     job_records,
     parsed_workflow,
     rule_table,
 )
-from workflow_scripts.layout import Layout  # noqa: E402
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 # Per-rule time and peak memory of the run, from every job's `benchmark:` file
-# (workflow_scripts/job_benchmarks.py).
+# (workflow_scripts/run_benchmarks/table.py).
 
-from workflow_scripts.job_benchmarks import benchmark_patterns
+from workflow_scripts.run_benchmarks.table import benchmark_patterns
 
 
 localrules:
@@ -31,7 +31,7 @@ rule job_benchmarks:
         mem_mb=1000,
         runtime=5,
     params:
-        entry="workflow_scripts.job_benchmarks:job_benchmarks_job",
+        entry="workflow_scripts.run_benchmarks.jobs:job_benchmarks_job",
         bench_dir=str(L.benchmarks),
         own_benchmark=str(L.benchmark("job_benchmarks", "job_benchmarks")),
         # rule -> regex of its benchmark files, for the rules parsed by now (all: Snakemake

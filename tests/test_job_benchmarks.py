@@ -1,5 +1,5 @@
-"""Per-rule benchmark table (workflow_scripts/job_benchmarks.py) and the cluster resources derived
-from it (workflow_scripts/cluster_resources.py, profiles/slurm/config.yaml)."""
+"""Per-rule benchmark table (workflow_scripts/run_benchmarks/table.py) and the cluster resources derived
+from it (workflow_scripts/run_benchmarks/resources.py, profiles/slurm/config.yaml)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from workflow_scripts.cluster_resources import (
+from workflow_scripts.layout import Layout, image_prefix
+from workflow_scripts.run_benchmarks.resources import (
     BEGIN,
     END,
     cluster_resources,
@@ -19,7 +20,7 @@ from workflow_scripts.cluster_resources import (
     runtime_min,
     set_resources_block,
 )
-from workflow_scripts.job_benchmarks import (
+from workflow_scripts.run_benchmarks.table import (
     benchmark_patterns,
     job_records,
     parsed_workflow,
@@ -28,7 +29,6 @@ from workflow_scripts.job_benchmarks import (
     rule_table,
     rules_without_benchmark,
 )
-from workflow_scripts.layout import Layout, image_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"

@@ -1,6 +1,6 @@
 """Cluster resources (`mem_mb`, `runtime`) per rule from a run's measured time and memory.
 
-The input is the per-rule table of workflow_scripts/job_benchmarks.py (peak RSS in MB, max wall
+The input is the per-rule table of workflow_scripts/run_benchmarks/table.py (peak RSS in MB, max wall
 seconds). Each submitted rule gets, with headroom:
 
     mem_mb  = peak RSS x MEM_HEADROOM, rounded up to a multiple of MEM_STEP_MB, at least MEM_MIN_MB

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from workflow_scripts.nifti_io import write_text
-
 log = logging.getLogger(__name__)
 
 RULE_TABLE_COLUMNS = ["rule", "jobs", "total_s", "median_s", "max_s", "max_rss_mb", "cpu_s"]
@@ -123,11 +121,3 @@ def parsed_workflow(snakefile: Path, config: dict, workdir: Path) -> tuple[list,
         rules = list(workflow.rules)
         # as Workflow.is_local decides for a cluster run (a grouped rule is submitted anyway)
         return rules, {r.name for r in rules if r.group is None and r.name in workflow._localrules}
-
-
-def job_benchmarks_job(smk) -> None:
-    """Rule job_benchmarks: the per-rule table of every job's benchmark under out_dir."""
-    records = job_records(
-        Path(smk.params.bench_dir), smk.params.patterns, skip=[smk.params.own_benchmark]
-    )
-    write_text(rule_table(records).to_csv(index=False, float_format="%.2f"), smk.output.table)
