@@ -54,6 +54,21 @@ def _mark(ax, tests: pd.DataFrame, metric: str, x_of, alpha: float, top: float) 
             ax.text(x + dx, top, label, ha="center", va="bottom", fontsize=13, color="black")
 
 
+def _violins(ax, data: pd.DataFrame, metric: str, inputs: list[str], **style) -> None:
+    """One metric's distribution per model input (quartiles inside, cut at the data)."""
+    sns.violinplot(
+        data=data,
+        x="input",
+        y=metric,
+        order=inputs,
+        inner="quart",
+        cut=0,
+        linewidth=0.8,
+        ax=ax,
+        **style,
+    )
+
+
 def violin_figure(
     metrics: pd.DataFrame,
     tests: pd.DataFrame,
@@ -80,18 +95,7 @@ def violin_figure(
         )
         for r, m in enumerate(rows):
             ax = axes[r, c]
-            sns.violinplot(
-                data=sub,
-                x="input",
-                y=m,
-                hue=hue,
-                order=inputs,
-                inner="quart",
-                cut=0,
-                linewidth=0.8,
-                ax=ax,
-                density_norm="width",
-            )
+            _violins(ax, sub, m, inputs, hue=hue, density_norm="width")
             top = sub[m].max()
             ax.set_ylim(top=top + 0.12 * (top - sub[m].min() + 1e-9))
             if not t.empty:
@@ -130,17 +134,7 @@ def input_figure(
         sub = metrics[(metrics["space"] == space) & (metrics["loss"] == loss)]
         for r, m in enumerate(rows):
             ax = axes[r, c]
-            sns.violinplot(
-                data=sub,
-                x="input",
-                y=m,
-                order=inputs,
-                inner="quart",
-                cut=0,
-                linewidth=0.8,
-                ax=ax,
-                color="#9ecae1",
-            )
+            _violins(ax, sub, m, inputs, color="#9ecae1")
             top, bottom = sub[m].max(), sub[m].min()
             span = top - bottom + 1e-9
             t = (

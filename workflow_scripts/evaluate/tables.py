@@ -192,13 +192,15 @@ def results_summary(
         "",
     ]
 
-    def verdict(figure: str, better: str) -> str:
+    def evidence(figure: str, better: str, facet: str, a: str, b: str) -> str:
+        """The tests of a figure's SSIM comparisons, then the effect against run-to-run spread."""
         sub = tests[(tests["figure"] == figure) & (tests["metric"] == "SSIM")]
         s_sig = sub[(sub["level"] == "slice") & sub["significant"]]
         subj_sig = sub[(sub["level"] == "subject") & sub["significant_holm"]]
         return (
             f"{better}; SSIM comparisons significant at slice level: {len(s_sig)}/{len(sub[sub['level'] == 'slice'])}, "
-            f"at subject level after Holm: {len(subj_sig)}/{len(sub[sub['level'] == 'subject'])}"
+            f"at subject level after Holm: {len(subj_sig)}/{len(sub[sub['level'] == 'subject'])}; "
+            + effect_against_runs(run_rows, "SSIM", facet, a, b)
         )
 
     spaces = set(metrics["space"])
@@ -208,9 +210,7 @@ def results_summary(
         lines.append(
             f"- **Native >= template** (paper: +5.4% SSIM): {'reproduced' if ok else 'not reproduced'} — "
             f"mean SSIM native {nat:.4f} vs template {tem:.4f} ({100 * (nat - tem) / tem:+.1f}%). "
-            + verdict("fig5_space", "native minus template")
-            + "; "
-            + effect_against_runs(run_rows, "SSIM", "space", "native", "template")
+            + evidence("fig5_space", "native minus template", "space", "native", "template")
         )
     losses = set(metrics["loss"])
     if {"l1_bce", "l1_bce_ssim"} <= losses:
@@ -223,9 +223,7 @@ def results_summary(
         lines.append(
             f"- **SSIM loss brings no gain**: {'not reproduced' if gain else 'reproduced'} — mean SSIM "
             f"without {a:.4f}, with {b:.4f}. "
-            + verdict("fig6_loss", "l1_bce minus l1_bce_ssim")
-            + "; "
-            + effect_against_runs(run_rows, "SSIM", "loss", "l1_bce", "l1_bce_ssim")
+            + evidence("fig6_loss", "l1_bce minus l1_bce_ssim", "loss", "l1_bce", "l1_bce_ssim")
         )
     inputs = set(metrics["input"])
     if {"mri", "pet"} <= inputs:
@@ -240,9 +238,7 @@ def results_summary(
                 else ""
             )
             + ". "
-            + verdict("fig7_input", "between inputs")
-            + "; "
-            + effect_against_runs(run_rows, "SSIM", "input", "pet", "mri")
+            + evidence("fig7_input", "between inputs", "input", "pet", "mri")
         )
     lines += _primary_lines(
         volume if volume is not None else pd.DataFrame(),

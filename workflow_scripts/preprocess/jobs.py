@@ -82,59 +82,47 @@ def spectmask_job(smk) -> None:
     _brain_sidecars(smk, {"Method": "SPECT intensity histogram", **info})
 
 
-def register_mri_job(smk) -> None:
-    """Rigid PET/SPECT/ictal -> MRI."""
+def _register(smk, fixed: str, moving: str, masks: tuple[str, str], kind: str, record: dict, **kw):
+    """One registration job: `moving` onto `fixed` (each with its brain mask), the transform, and
+    its JSON sidecar (`record`: sources and spaces, plus the registration's own record)."""
     reg.set_threads(smk.threads)
-    s, mod = smk.params.subject, smk.params.mod
-    record = reg.register(
-        nib.load(smk.input.mri),
-        nib.load(smk.input.moving),
+    name = record["FromSpace"].split()[0]  # T1w, or the modality of a scan
+    to = "MNI152" if record["ToSpace"] == TEMPLATE else record["ToSpace"]
+    done = reg.register(
+        nib.load(fixed),
+        nib.load(moving),
         smk.output.xfm,
-        kind="Rigid",
+        kind=kind,
         cfg=smk.params.registration,
-        label=f"sub-{s} {mod} -> T1w ({smk.input.moving})",
-        fixed_mask=nib.load(smk.input.mri_mask),
-        moving_mask=nib.load(smk.input.moving_mask),
+        label=f"sub-{smk.params.subject} {name} -> {to} ({moving})",
+        fixed_mask=nib.load(masks[0]),
+        moving_mask=nib.load(masks[1]),
         working_mm=working_resolution(smk.params.grid),
+        **kw,
     )
     write_json(
-        {
-            "Sources": [str(smk.input.moving), str(smk.input.mri)],
-            "FromSpace": f"{mod} scanner space",
-            "ToSpace": "T1w",
-            "Software": "ANTs (antspyx), ITK transform file",
-            **record,
-        },
-        smk.output.json,
+        {**record, "Software": "ANTs (antspyx), ITK transform file", **done}, smk.output.json
     )
+
+
+def register_mri_job(smk) -> None:
+    """Rigid PET/SPECT/ictal -> MRI."""
+    i = smk.input
+    record = {
+        "Sources": [str(i.moving), str(i.mri)],
+        "FromSpace": f"{smk.params.mod} scanner space",
+        "ToSpace": "T1w",
+    }
+    _register(smk, i.mri, i.moving, (i.mri_mask, i.moving_mask), "Rigid", record)
 
 
 def register_template_job(smk) -> None:
     """Affine MRI -> MNI152 (nilearn's ICBM 2009 brain)."""
-    reg.set_threads(smk.threads)
-    s = smk.params.subject
-    record = reg.register(
-        nib.load(smk.input.template),
-        nib.load(smk.input.mri),
-        smk.output.xfm,
-        kind="Affine",
-        cfg=smk.params.registration,
-        label=f"sub-{s} T1w -> MNI152 ({smk.input.mri})",
-        fixed_mask=nib.load(smk.input.template_mask),
-        moving_mask=nib.load(smk.input.mri_mask),
-        working_mm=working_resolution(smk.params.grid),
-        moving_working_mm=working_resolution(smk.params.grid),
-    )
-    write_json(
-        {
-            "Sources": [str(smk.input.mri)],
-            "FromSpace": "T1w",
-            "ToSpace": TEMPLATE,
-            "Software": "ANTs (antspyx), ITK transform file",
-            **record,
-        },
-        smk.output.json,
-    )
+    i = smk.input
+    record = {"Sources": [str(i.mri)], "FromSpace": "T1w", "ToSpace": TEMPLATE}
+    working = working_resolution(smk.params.grid)
+    masks = (i.template_mask, i.mri_mask)
+    _register(smk, i.template, i.mri, masks, "Affine", record, moving_working_mm=working)
 
 
 def template_job(smk) -> None:
