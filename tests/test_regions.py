@@ -14,7 +14,6 @@ from workflow_scripts.regions.atlas import (
     AtlasError,
     build_atlas,
     load_user_atlas,
-    warp_atlas,
     world_coordinates,
 )
 from workflow_scripts.regions.uptake import (
@@ -108,7 +107,7 @@ def test_warp_into_a_subject_follows_the_inverse_transform(tmp_path):
     xfm = tmp_path / "xfm.mat"
     ants.write_transform(tx, str(xfm))
     out = tmp_path / "native.nii.gz"
-    warp_atlas(path, path, xfm, out)
+    reg.warp_atlas(path, path, xfm, out)
     native = np.asarray(nib.load(out).dataobj)
     assert native.dtype == np.int16
     for index in (1, 2):
@@ -133,7 +132,7 @@ def test_warp_undoes_preprocessing_into_the_template(tmp_path):
         path, nib.load(path), [str(xfm)], template, interpolation="nearestNeighbor", dtype=np.int16
     )
     back = tmp_path / "back.nii.gz"
-    warp_atlas(template, path, xfm, back)
+    reg.warp_atlas(template, path, xfm, back)
     assert np.array_equal(np.asarray(nib.load(back).dataobj), labels)
 
 

@@ -29,15 +29,15 @@ import nibabel as nib
 import numpy as np
 
 from workflow_scripts.evaluate.volume_metrics import relative
+from workflow_scripts.nifti_io import save_nifti
+from workflow_scripts.preprocess import registration as reg
+from workflow_scripts.preprocess.spect_mask import spect_brain_mask
 from workflow_scripts.slices.extract import cut, relative_target, scale_to_unit
 from workflow_scripts.slices.files import SubjectSlices
 
 log = logging.getLogger(__name__)
 
 # How the ceiling appears in tables (input, loss/method columns).
-CEILING_INPUT = "expected_counts"
-CEILING_METHOD = "mc_ceiling_approx"
-CEILING_LABEL = "Monte Carlo ceiling (approximate)"
 
 
 def redraw(expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -105,9 +105,6 @@ def scan_preprocessing(
     """The real SPECT's preprocessing (preprocess.reorient_job, spectmask_job, space_job) as a
     function of raw counts: RAS reorientation, histogram brain mask, masked image resampled
     linearly onto `grid` through the stored `transforms` (registration is not redone)."""
-    from workflow_scripts.nifti_io import save_nifti
-    from workflow_scripts.preprocess import registration as reg
-    from workflow_scripts.preprocess.spect_mask import spect_brain_mask
 
     def run(counts: np.ndarray) -> np.ndarray:
         img = nib.as_closest_canonical(nib.Nifti1Image(counts, raw_affine))

@@ -227,14 +227,8 @@ def ceiling_job(smk) -> None:
     Monte Carlo ceiling against the subject's real SPECT."""
     import nibabel as nib
 
-    from workflow_scripts.evaluate.ceiling import (
-        CEILING_INPUT,
-        CEILING_LABEL,
-        CEILING_METHOD,
-        monte_carlo_mean,
-        scan_preprocessing,
-        subject_rng,
-    )
+    from workflow_scripts.evaluate.ceiling import monte_carlo_mean, scan_preprocessing, subject_rng
+    from workflow_scripts.evaluate.ceiling_names import CEILING_INPUT, CEILING_LABEL, CEILING_METHOD
     from workflow_scripts.evaluate.score import load_float, scored_tables, scoring_mask
     from workflow_scripts.layout import TEMPLATE
     from workflow_scripts.nifti_io import write_text

@@ -71,7 +71,7 @@ PRIMARY_COLUMNS = ("MAE_rel", "PSNR_rel_dB", "SSIM_rel", "RMSE_rel")
 
 def _primary_lines(volume: pd.DataFrame, ceiling: pd.DataFrame) -> list[str]:
     """Mean over subjects of the primary whole-volume metrics per condition, then the ceiling."""
-    from workflow_scripts.evaluate.ceiling import CEILING_LABEL
+    from workflow_scripts.evaluate.ceiling_names import CEILING_LABEL
 
     if volume.empty and ceiling.empty:
         return []
@@ -173,7 +173,7 @@ def results_summary(
     mean over training runs; `run_metrics`: every run's slice rows (default `metrics`, one
     run), against whose run-to-run variation each finding's difference is judged;
     `variance`: the seed_variance table."""
-    from workflow_scripts.evaluate.ceiling import CEILING_LABEL, CEILING_METHOD
+    from workflow_scripts.evaluate.ceiling_names import CEILING_LABEL, CEILING_METHOD
 
     run_rows = run_metrics if run_metrics is not None else metrics
 

@@ -230,3 +230,18 @@ def map_points(transform: str | Path, points_ras: np.ndarray) -> np.ndarray:
     lps = np.asarray(points_ras, dtype=float) * np.array([-1, -1, 1])
     out = np.array([tx.apply_to_point(tuple(p)) for p in lps])
     return out * np.array([-1, -1, 1])
+
+
+def warp_atlas(atlas: str | Path, reference: str | Path, template_xfm: str | Path, out) -> None:
+    """Resample a template-space label image onto a native grid through the inverse of the
+    subject's T1w -> MNI152 transform (ANTs, nearest neighbour)."""
+    resample(
+        atlas,
+        nib.load(reference),
+        [str(template_xfm)],
+        out,
+        interpolation="nearestNeighbor",
+        dtype=np.int16,
+        code=1,
+        invert=True,
+    )

@@ -178,20 +178,3 @@ def require_every_label(labels: np.ndarray, table: pd.DataFrame, where: str) -> 
 
 def region_label(name: str, hemisphere: str) -> str:
     return name if hemisphere == "none" else f"{name}_{hemisphere}"
-
-
-def warp_atlas(atlas: str | Path, reference: str | Path, template_xfm: str | Path, out) -> None:
-    """Resample a template-space label image onto a native grid through the inverse of the
-    subject's T1w -> MNI152 transform (ANTs, nearest neighbour)."""
-    from workflow_scripts.preprocess import registration as reg
-
-    reg.resample(
-        atlas,
-        nib.load(reference),
-        [str(template_xfm)],
-        out,
-        interpolation="nearestNeighbor",
-        dtype=np.int16,
-        code=1,
-        invert=True,
-    )

@@ -19,7 +19,6 @@ from workflow_scripts.regions.atlas import (
     load_user_atlas,
     read_label_table,
     require_every_label,
-    warp_atlas,
 )
 from workflow_scripts.regions.summary import agreement_figure, agreement_table
 from workflow_scripts.regions.uptake import (
@@ -73,7 +72,7 @@ def atlas_to_subject_job(smk) -> None:
     from workflow_scripts.preprocess import registration as reg
 
     reg.set_threads(smk.threads)
-    warp_atlas(smk.input.atlas, smk.input.t1w, smk.input.template_xfm, smk.output.image)
+    reg.warp_atlas(smk.input.atlas, smk.input.t1w, smk.input.template_xfm, smk.output.image)
     write_json(
         {
             "Sources": [str(smk.input.atlas), str(smk.input.template_xfm)],
