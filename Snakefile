@@ -7,7 +7,7 @@ from snakemake.utils import min_version
 
 sys.path.insert(0, workflow.basedir)  # the workflow's own packages, also without `pip install`
 
-from workflow_scripts import scheduler_timers
+from workflow_scripts import scheduler_timers, warm_start
 from workflow_scripts.config_types import coerce_to_schema, load_schema, validate_config
 
 min_version("9.0")
@@ -52,6 +52,19 @@ include: "rules/evaluate.smk"
 include: "rules/regions.smk"
 include: "rules/siscom.smk"
 include: "rules/benchmarks.smk"
+
+
+# A local run's jobs start warm, forked from one process that holds the heavy imports.
+onstart:
+    warm_start.start_for(workflow, config["warm_start"])
+
+
+onsuccess:
+    warm_start.stop_all()
+
+
+onerror:
+    warm_start.stop_all()
 
 
 rule all:
