@@ -49,7 +49,8 @@ def main() -> None:
     # The default config's rules with this out_dir: benchmark paths depend on nothing else.
     with tempfile.TemporaryDirectory(prefix="rule_table-") as workdir:
         rules, local = parsed_workflow(REPO / "Snakefile", {"out_dir": str(out)}, Path(workdir))
-    records = job_records(Layout(out, out).benchmarks, benchmark_patterns(rules))
+    layout = Layout(out, out)
+    records = job_records(layout.benchmarks, benchmark_patterns(rules), logs_dir=layout.logs)
     table = rule_table(records)
     if not args.profile:
         print(table.to_markdown(index=False, floatfmt=".1f"))

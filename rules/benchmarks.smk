@@ -33,6 +33,7 @@ rule job_benchmarks:
     params:
         entry="workflow_scripts.run_benchmarks.jobs:job_benchmarks_job",
         bench_dir=str(L.benchmarks),
+        logs_dir=str(L.logs),  # a job's log says whether it started warm (no memory figure)
         own_benchmark=str(L.benchmark("job_benchmarks", "job_benchmarks")),
         # rule -> regex of its benchmark files, for the rules parsed by now (all: Snakemake
         # evaluates params after the whole workflow is read)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from workflow_scripts.joblog import START, WARM
 from workflow_scripts.layout import Layout, image_prefix
 from workflow_scripts.run_benchmarks.resources import (
     BEGIN,
@@ -108,6 +109,43 @@ def test_rule_table_on_hand_made_benchmarks(tmp_path, caplog):
     assert (slow["jobs"], slow["total_s"], slow["median_s"], slow["max_s"]) == (3, 66, 26, 30)
     assert slow["max_rss_mb"] == 250.5 and slow["cpu_s"] == 43.0
     assert fast["jobs"] == 1 and math.isnan(fast["max_rss_mb"]) and fast["cpu_s"] == 0.5
+
+
+def test_warm_jobs_have_no_memory_or_cpu_figure(tmp_path):
+    """A job forked from the job server has its launcher's memory and CPU in its benchmark: the
+    last start line of its log decides (a job rerun cold after a warm run is measured)."""
+    bench, logs = tmp_path / "benchmarks", tmp_path / "logs"
+    patterns = {"predict": rf"{bench}/predict/\w+\.tsv"}
+    for name in ("warm", "cold", "rerun_cold", "no_log"):
+        write_bench(bench / "predict" / f"{name}.tsv", 3.0, "30.0", 0.1)
+    logs.joinpath("predict").mkdir(parents=True)
+    warm_line = f"x INFO spectsynth: {START} 12, {WARM} 7\n"
+    logs.joinpath("predict", "warm.log").write_text("old\n" + warm_line + "done\n")
+    logs.joinpath("predict", "cold.log").write_text(f"x INFO spectsynth: {START} 13\n")
+    logs.joinpath("predict", "rerun_cold.log").write_text(warm_line + f"{START} 14\n")
+    records = job_records(bench, patterns, logs_dir=logs).set_index("file")
+    warm = records.loc[str(bench / "predict" / "warm.tsv")]
+    assert warm["warm"] and math.isnan(warm["max_rss_mb"]) and math.isnan(warm["cpu_s"])
+    for name in ("cold", "rerun_cold", "no_log"):
+        row = records.loc[str(bench / "predict" / f"{name}.tsv")]
+        assert not row["warm"] and row["max_rss_mb"] == 30.0, name
+    table = rule_table(records.reset_index()).set_index("rule")
+    assert table.loc["predict", "warm_jobs"] == 1 and table.loc["predict", "jobs"] == 4
+    assert table.loc["predict", "max_rss_mb"] == 30.0
+    with pytest.raises(ValueError, match="memory not measured for predict.*warm_start=false"):
+        cluster_resources(table.reset_index())
+
+
+def test_every_rule_logs_beside_its_benchmark(workflow):
+    """The table finds a job's log from its benchmark: same stage and name, logs/ for
+    benchmarks/, .log for .tsv."""
+    out, rules, _ = workflow
+    lay = Layout(out, out)
+    for rule in rules:
+        if rule.benchmark is None:
+            continue
+        bench = Path(str(rule.benchmark)).relative_to(lay.benchmarks)
+        assert [str(f) for f in rule.log] == [str(lay.logs / bench.with_suffix(".log"))], rule.name
 
 
 def test_a_file_that_is_not_a_benchmark_is_named(tmp_path):

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workflow_scripts.joblog import WARM
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -124,6 +126,12 @@ def test_job_benchmark_table_counts_every_job_of_the_run(finished_run):
     assert table.loc["train", "jobs"] == 5 and table.loc["predict", "jobs"] == 2 * 5
     assert {"skullstrip_t1w", "skullstrip_pet", "tables", "summary"} <= set(table.index)
     assert (table["max_s"] >= table["median_s"]).all() and (table.loc["train", "max_s"] > 0)
+    # a local run's jobs start warm (workflow_scripts/warm_start.py): their benchmarks' memory
+    # and CPU are the launcher's, so the table leaves them out and counts the jobs
+    assert (table.loc[["train", "predict", "score"], "warm_jobs"] == [5, 10, 10]).all()
+    assert table.loc[["train", "predict"], "max_rss_mb"].isna().all()
+    log = (out / "logs" / "train" / "space-T1w_desc-synthPetL1Bce.log").read_text()
+    assert f"{WARM} " in log
 
 
 @pytest.mark.slow

@@ -51,8 +51,19 @@ def cluster_resources(
     table: pd.DataFrame, local_rules: Iterable[str] = ()
 ) -> dict[str, dict[str, int]]:
     """Rule -> {mem_mb, runtime} for every submitted rule of a rule table (columns rule,
-    max_rss_mb, max_s), in the table's order."""
+    max_rss_mb, max_s, warm_jobs), in the table's order. Memory must have been measured: a rule
+    with jobs that started warm (a local run's job server) is refused."""
     skip = set(local_rules) | set(CONFIG_SIZED)
+    warm = [
+        row.rule
+        for row in table.itertuples()
+        if getattr(row, "warm_jobs", 0) and row.rule not in skip
+    ]
+    if warm:
+        raise ValueError(
+            f"memory not measured for {', '.join(warm)}: their jobs started warm (forked from the"
+            " run's job server); measure with a cold run: --config warm_start=false"
+        )
     return {
         row.rule: {"mem_mb": mem_mb(row.max_rss_mb), "runtime": runtime_min(row.max_s)}
         for row in table.itertuples()

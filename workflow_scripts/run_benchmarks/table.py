@@ -8,6 +8,12 @@ against the rules' own benchmark patterns, wildcard constraints included: one ru
 Snakemake samples a job's processes every second for its first 30 s, then every 30 s: peak
 memory and CPU time of longer jobs can miss their last half minute; a job shorter than one
 sample has no memory figure ("NA" or "-", left empty here).
+
+A job that started warm (forked from a local run's job server, workflow_scripts/warm_start.py)
+has its launcher's memory and CPU in its benchmark, not its own: those are left empty too, and
+counted per rule (`warm_jobs`). Whether a job started warm is read from the last start line of
+its log, which every rule keeps at the benchmark's name under logs/ (rules/*.smk: L.log and
+L.benchmark of the same stage and name).
 """
 
 from __future__ import annotations
@@ -19,9 +25,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from workflow_scripts.joblog import START, WARM
+
 log = logging.getLogger(__name__)
 
-RULE_TABLE_COLUMNS = ["rule", "jobs", "total_s", "median_s", "max_s", "max_rss_mb", "cpu_s"]
+RULE_TABLE_COLUMNS = [
+    "rule",
+    "jobs",
+    "total_s",
+    "median_s",
+    "max_s",
+    "max_rss_mb",
+    "cpu_s",
+    "warm_jobs",
+]
 
 
 def benchmark_patterns(rules: Iterable) -> dict[str, str]:
@@ -62,12 +79,27 @@ def read_benchmark(path: Path) -> dict[str, float]:
     return {"s": float(row["s"]), "max_rss_mb": number("max_rss"), "cpu_s": number("cpu_time")}
 
 
+def started_warm(log_file: Path) -> bool:
+    """Whether the last run of a job, as its log records it, started warm."""
+    try:
+        text = log_file.read_text(errors="replace")
+    except OSError:
+        return False
+    starts = [line for line in text.splitlines() if START in line]
+    return bool(starts) and WARM in starts[-1]
+
+
 def job_records(
-    bench_dir: Path, patterns: Mapping[str, str], skip: Iterable[str | Path] = ()
+    bench_dir: Path,
+    patterns: Mapping[str, str],
+    skip: Iterable[str | Path] = (),
+    logs_dir: Path | None = None,
 ) -> pd.DataFrame:
-    """One row per benchmark file under bench_dir: rule, file, s, max_rss_mb, cpu_s. A file no
-    rule writes (left by an earlier run whose rules or out_dir differed) is skipped, named in
-    the log; one that several rules could write is an error in the workflow."""
+    """One row per benchmark file under bench_dir: rule, file, s, max_rss_mb, cpu_s, warm. A
+    file no rule writes (left by an earlier run whose rules or out_dir differed) is skipped,
+    named in the log; one that several rules could write is an error in the workflow. With
+    `logs_dir`, a job whose log (same stage and name) says it started warm gets no memory or
+    CPU figure."""
     skipped = {str(p) for p in skip}
     rows = []
     for f in sorted(Path(bench_dir).rglob("*.tsv")):
@@ -80,7 +112,12 @@ def job_records(
                 raise
             log.warning("skipped (not written by a rule of this workflow): %s", err)
             continue
-        rows.append({"rule": rule, "file": str(f), **read_benchmark(f)})
+        record = {"rule": rule, "file": str(f), **read_benchmark(f), "warm": False}
+        if logs_dir is not None:
+            log_file = Path(logs_dir) / f.relative_to(bench_dir).with_suffix(".log")
+            if started_warm(log_file):
+                record.update(max_rss_mb=float("nan"), cpu_s=float("nan"), warm=True)
+        rows.append(record)
     if not rows:
         raise ValueError(f"{bench_dir}: no benchmark files of this workflow's rules")
     return pd.DataFrame(rows)
@@ -88,7 +125,9 @@ def job_records(
 
 def rule_table(records: pd.DataFrame) -> pd.DataFrame:
     """Per rule: jobs, total / median / max wall s, peak RSS MB (max over jobs), CPU s (sum),
-    heaviest rule (total wall time) first."""
+    jobs that started warm (not in the memory and CPU figures), heaviest rule first."""
+    if "warm" not in records:
+        records = records.assign(warm=False)
     table = (
         records.groupby("rule")
         .agg(
@@ -97,7 +136,8 @@ def rule_table(records: pd.DataFrame) -> pd.DataFrame:
             median_s=("s", "median"),
             max_s=("s", "max"),
             max_rss_mb=("max_rss_mb", "max"),
-            cpu_s=("cpu_s", "sum"),
+            cpu_s=("cpu_s", lambda cpu: cpu.sum(min_count=1)),
+            warm_jobs=("warm", "sum"),
         )
         .reset_index()
         .sort_values(["total_s", "rule"], ascending=[False, True], kind="stable")
