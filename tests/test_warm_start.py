@@ -143,6 +143,21 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def test_a_broken_request_leaves_the_server_serving(tmp_path, server):
+    """A client that connects and hangs up, or sends no file descriptors, is refused; the next
+    job runs."""
+    import socket
+
+    for payload in (b"", b"12345678"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(str(server.socket))
+            sock.sendall(payload)
+    proc = launch(tmp_path, server, "ok")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert int((tmp_path / "ok.out").read_text().split()[0]) != proc.pid
+
+
 def test_without_a_server_or_with_another_python_the_job_runs_cold(tmp_path, server):
     proc = launch(tmp_path, None, "ok")
     proc.communicate(timeout=120)

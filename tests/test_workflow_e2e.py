@@ -333,6 +333,7 @@ REGISTER = {"register_to_mri", "register_to_template"}
 SLICES = {"slices", "target_slices"}
 TRAIN = {"train"}
 USES: dict[str, tuple[object, set[str]]] = {  # key -> (changed value, rules whose params use it)
+    "warm_start": (False, set()),  # how jobs start, not what they compute
     "splits.seed": (1, set()),  # every tiny subject is labelled: the seed splits nobody
     "simulate.seed": (8, SIMULATE),
     "simulate.ictal": (False, SIMULATE),
@@ -478,6 +479,8 @@ def changed_config(key: str, value) -> str:
 
     tiny = {entry.split("=", 1)[0]: yaml.safe_load(entry.split("=", 1)[1]) for entry in TINY}
     top, *rest = key.split(".")
+    if not rest:  # a top-level leaf
+        return f"{top}={json.dumps(value)}"
     section = json.loads(json.dumps(tiny.get(top, {})))
     node = section
     for part in rest[:-1]:
