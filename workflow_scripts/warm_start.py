@@ -179,6 +179,7 @@ def serve(path: str, parent_pid: int) -> None:
                 continue
             with conn:
                 conn.settimeout(30.0)
+                fds: list[int] = []
                 try:
                     msg, fds, _flags, _addr = socket.recv_fds(conn, _HEADER.size, 3)
                     if len(fds) != 3 or len(msg) != _HEADER.size:
@@ -186,6 +187,8 @@ def serve(path: str, parent_pid: int) -> None:
                     request = _recv_exactly(conn, _HEADER.unpack(msg)[0])
                 except OSError as err:
                     log.warning("job server: bad request (%s)", err)
+                    for fd in fds:
+                        os.close(fd)
                     continue
                 try:
                     if os.fork() == 0:
