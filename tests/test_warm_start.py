@@ -32,6 +32,13 @@ def ok(smk):
     print("to stdout")
     print("to stderr", file=sys.stderr)
 
+def pools(smk):
+    import tempfile
+    from threadpoolctl import threadpool_info
+
+    blas = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    Path(smk.output[0]).write_text(f"{os.getpid()} {sorted(blas)} {tempfile.gettempdir()}")
+
 def fail(smk):
     raise ValueError("sub-07: broken input")
 
@@ -62,7 +69,7 @@ def server(tmp_path_factory):
     assert not server.socket.exists()
 
 
-def launch(tmp_path, server, func, **popen):
+def launch(tmp_path, server, func, extra_env=None, **popen):
     """Start one job's launcher (what Snakemake's `script:` runs) for jobs.<func>."""
     mods = tmp_path / "mods"
     mods.mkdir(exist_ok=True)
@@ -80,6 +87,7 @@ def launch(tmp_path, server, func, **popen):
 
     (tmp_path / "smk.pkl").write_bytes(pickle.dumps(smk))
     env = {**os.environ, "JOB_VALUE": "from-launcher", **(server.environ if server else {})}
+    env.update(extra_env or {})
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     return subprocess.Popen(
@@ -103,6 +111,19 @@ def test_a_job_runs_warm_like_in_its_own_process(tmp_path, server):
     assert "to stdout" in out and "to stderr" in err  # the launcher's own stdout/stderr
     log = (tmp_path / "logs" / "ok.log").read_text()
     assert f"{START} {pid}, {WARM} {server.process.pid}" in log
+
+
+def test_the_job_gets_its_own_threads_and_temporary_folder(tmp_path, server):
+    """Snakemake sets a job's thread count (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, ...) and
+    TMPDIR in its environment; the server loaded numpy's BLAS with its own."""
+    tmp = tmp_path / "job_tmp"
+    tmp.mkdir()
+    extra = {"OMP_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "3", "TMPDIR": str(tmp)}
+    proc = launch(tmp_path, server, "pools", extra_env=extra)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    pid, blas, tmpdir = (tmp_path / "pools.out").read_text().split(" ", 2)
+    assert int(pid) != proc.pid and blas == "[3]" and tmpdir == str(tmp)
 
 
 def test_failures_and_exit_codes_pass_through(tmp_path, server):
