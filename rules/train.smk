@@ -21,6 +21,9 @@ rule train:
         L.log("train", "space-{space}_desc-{condition}"),
     benchmark:
         L.benchmark("train", "space-{space}_desc-{condition}")
+    # The longest jobs, on the critical path: run them before any other job that is ready, so
+    # the many short jobs fill the cores around them instead of trailing after the last one.
+    priority: 10
     conda:
         "../envs/torch.yaml"
     threads: config["train"]["threads"]
