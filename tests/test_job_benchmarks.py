@@ -161,6 +161,7 @@ def test_headroom_maths_on_a_hand_made_table():
             "rule": ["strip", "sim", "tiny", "edge", "unsampled", "train", "tables"],
             "max_rss_mb": [955.0, 1598.8, 100.0, 1000.0, float("nan"), 600.0, 200.0],
             "max_s": [31.1, 200.0, 0.2, 150.0, 151.0, 56.0, 2.0],
+            "warm_jobs": [0, 0, 0, 0, 0, 0, 0],  # every job measured cold
         }
     )
     res = cluster_resources(table, local_rules=["tables"])

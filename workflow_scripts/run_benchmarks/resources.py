@@ -54,11 +54,7 @@ def cluster_resources(
     max_rss_mb, max_s, warm_jobs), in the table's order. Memory must have been measured: a rule
     with jobs that started warm (a local run's job server) is refused."""
     skip = set(local_rules) | set(CONFIG_SIZED)
-    warm = [
-        row.rule
-        for row in table.itertuples()
-        if getattr(row, "warm_jobs", 0) and row.rule not in skip
-    ]
+    warm = [row.rule for row in table.itertuples() if row.warm_jobs and row.rule not in skip]
     if warm:
         raise ValueError(
             f"memory not measured for {', '.join(warm)}: their jobs started warm (forked from the"

@@ -126,8 +126,6 @@ def job_records(
 def rule_table(records: pd.DataFrame) -> pd.DataFrame:
     """Per rule: jobs, total / median / max wall s, peak RSS MB (max over jobs), CPU s (sum),
     jobs that started warm (not in the memory and CPU figures), heaviest rule first."""
-    if "warm" not in records:
-        records = records.assign(warm=False)
     table = (
         records.groupby("rule")
         .agg(
