@@ -230,7 +230,7 @@ def _child(conn: socket.socket, fds: list[int], request: bytes) -> None:
         os.environ.clear()
         os.environ.update(job["env"])
         sys.argv, sys.path[:] = job["argv"], job["path"]
-        _as_if_started_here(job["env"])
+        _as_if_started_here()
         from workflow_scripts.entry import run
 
         run(job["smk"], server_pid=os.getppid())
@@ -248,13 +248,13 @@ def _child(conn: socket.socket, fds: list[int], request: bytes) -> None:
         os._exit(status)
 
 
-def _as_if_started_here(env: dict[str, str]) -> None:
+def _as_if_started_here() -> None:
     """What the server's libraries read from the environment when they were loaded, taken from
     the job's instead: Snakemake gives each job its thread count (OMP_NUM_THREADS,
     OPENBLAS_NUM_THREADS, ...: the BLAS and OpenMP pools already exist, sized for the server)
     and may give it a TMPDIR (Python caches the temporary folder once asked)."""
     tempfile.tempdir = None
-    threads = env.get("OMP_NUM_THREADS", "")
+    threads = os.environ.get("OMP_NUM_THREADS", "")
     if threads.isdigit() and int(threads) > 0:
         from threadpoolctl import threadpool_limits
 
