@@ -63,6 +63,7 @@ main(pickle.load(open(sys.argv[1], "rb")))
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     server = warm_start.JobServer()
+    assert server.socket.exists()  # listening when the constructor returns: no job runs cold
     yield server
     server.stop()
     assert server.process.poll() is not None

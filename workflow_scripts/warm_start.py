@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 SOCKET_ENV = "SPECTSYNTH_JOB_SERVER"  # the server's socket, set for the jobs of a local run
 PYTHON_ENV = "SPECTSYNTH_JOB_SERVER_PYTHON"  # its interpreter's sys.prefix: jobs of another skip it
+START_TIMEOUT_S = 30.0  # for the server to listen (an interpreter start, no heavy imports)
 CONNECT_TIMEOUT_S = 120.0  # the server answers after its imports (~5 s) and one fork per job
 
 # Imported by the server, in this order (a name that is not installed is skipped). The libraries
@@ -175,8 +177,9 @@ def serve(path: str, parent_pid: int) -> None:
     """Accept jobs on the socket `path` and fork a child for each, until `parent_pid` (the
     Snakemake process) is gone or SIGTERM arrives."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
+    listener.bind(f"{path}.new")
     listener.listen(64)  # jobs that connect during the imports wait in the backlog
+    Path(f"{path}.new").rename(path)  # the path appears only once it takes connections
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches Snakemake, which stops jobs
@@ -283,6 +286,13 @@ class JobServer:
             stdin=subprocess.DEVNULL,
         )
         self.environ = {SOCKET_ENV: str(self.socket), PYTHON_ENV: sys.prefix}
+        # jobs start as soon as this returns: wait until the server listens (a fraction of a
+        # second; it listens before its imports), or has failed (then jobs run cold)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.socket.exists() and self.process.poll() is None:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
 
     def stop(self) -> None:
         if self.process.poll() is None:
