@@ -181,6 +181,23 @@ def test_plane_ssim_matches_scikit_image_and_uncertainty_ratio_by_hand():
         ]
     )
     assert plane_ssim(synth, real, brain, axis=1) == pytest.approx(expected, rel=1e-9)
+    sagittal = np.mean(
+        [
+            structural_similarity(
+                synth[x],
+                real[x],
+                data_range=RELATIVE_MAX,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+            )
+            for x in range(20)
+        ]
+    )
+    # volumes as nibabel loads them (Fortran order) give the same planes
+    fortran = [np.asfortranarray(v) for v in (synth, real, brain)]
+    assert plane_ssim(*fortran, axis=0) == pytest.approx(sagittal, rel=1e-9)
+    assert plane_ssim(*fortran, axis=1) == pytest.approx(expected, rel=1e-9)
     # errors 1..10 in ten voxels, uncertainty equal to the error: top decile 10, bottom 1
     err = np.arange(1, 11, dtype=float).reshape(10, 1, 1)
     ratio = uncertainty_ratio(err, np.zeros_like(err), err, np.ones_like(err, bool))

@@ -64,11 +64,14 @@ def plane_ssim(synth: np.ndarray, real: np.ndarray, brain: np.ndarray, axis: int
     """Brain-masked SSIM of the planes across `axis` (0 sagittal, 1 coronal, 2 axial)."""
     total, weight = 0.0, 0
     for k in range(brain.shape[axis]):
-        m = np.take(brain, k, axis=axis)
+        # a basic index (a view), not np.take: take's gather across a Fortran-ordered volume
+        # cost ~0.7 ms a plane, more than the SSIM itself
+        plane = (slice(None),) * axis + (k,)
+        m = brain[plane]
         if not m.any():
             continue
-        a = np.take(synth, k, axis=axis).astype(np.float64)
-        b = np.take(real, k, axis=axis).astype(np.float64)
+        a = synth[plane].astype(np.float64)
+        b = real[plane].astype(np.float64)
         if min(a.shape) < 11:
             raise ValueError(f"plane {a.shape} is smaller than the 11 x 11 SSIM window")
         _, smap = structural_similarity(a, b, data_range=RELATIVE_MAX, full=True, **SSIM_WINDOW)
