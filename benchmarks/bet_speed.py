@@ -25,11 +25,10 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workflow_scripts.masks import dice, largest_component  # noqa: E402
+from workflow_scripts.masks import dice, fill_holes, largest_component  # noqa: E402
 from workflow_scripts.preprocess.bet_surface import FastBrainExtractor  # noqa: E402
 
 
@@ -54,7 +53,7 @@ def extract(
 
 def post(mask: np.ndarray) -> np.ndarray:
     """skull_strip()'s clean-up of the BET mask."""
-    return ndimage.binary_fill_holes(largest_component(mask))
+    return fill_holes(largest_component(mask))
 
 
 def first_calls(image: str, iterations: int) -> dict:

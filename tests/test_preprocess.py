@@ -225,6 +225,8 @@ def test_fsl_backend_command_line_and_auto_choice(tmp_path, monkeypatch):
     assert re.fullmatch(r"bet \S*in\.nii\.gz \S*out\.nii\.gz -f 0\.40 -m -R", bet.cmdline), (
         bet.cmdline
     )
+    assert bet.inputs.output_type == "NIFTI_GZ"
+    assert make_bet("fsl", str(src), str(tmp_path / "out.nii"), 0.4).inputs.output_type == "NIFTI"
     monkeypatch.setenv("PATH", str(tmp_path))
     assert resolve_backend("auto") == "python"
     with pytest.raises(SkullStripError, match="not on PATH"):

@@ -26,7 +26,8 @@ import numpy as np
 import trimesh
 from brainextractor import BrainExtractor
 from brainextractor.helpers import sphere
-from scipy import ndimage
+
+from workflow_scripts.masks import fill_holes
 
 # trimesh's voxelized(1) subdivides until every edge is at most pitch / 2
 _MAX_EDGE = 0.5
@@ -327,7 +328,7 @@ def surface_mask(vertices: np.ndarray, faces: np.ndarray, shape: tuple[int, ...]
     box = np.zeros(tuple(hi - lo + 1), dtype=bool)
     _mark_surface(vertices, faces, lo, box)
     # fill in the bounding box (trimesh fills before cropping to the image, so do we)
-    box = ndimage.binary_fill_holes(box)
+    box = fill_holes(box)
     mask = np.zeros(shape, dtype=np.float64)
     start = lo  # box voxel 0 is index lo (not brainextractor's lo - 1, see the module doc)
     src, dst = [], []

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-from workflow_scripts.masks import largest_component
+from workflow_scripts.masks import fill_holes, largest_component
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ def spect_brain_mask(
     mask = smooth > thr
     if not mask.any():
         raise MaskError(f"sub-{subject} SPECT: mask is empty (threshold {thr:.3g})")
-    mask = ndimage.binary_fill_holes(largest_component(mask))
+    mask = fill_holes(largest_component(mask))
     for k in range(mask.shape[2]):  # ventricles open to a slice edge in 3D
-        mask[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
+        mask[:, :, k] = fill_holes(mask[:, :, k])
     volume_ml = float(mask.sum() * np.prod(zooms) / 1000.0)
     if volume_ml < 300:
         raise MaskError(

@@ -22,6 +22,8 @@ import numpy as np
 from nibabel.affines import apply_affine
 from scipy import ndimage
 
+from workflow_scripts.masks import fill_holes
+
 log = logging.getLogger(__name__)
 
 # Tissue classes of the head model (template frame).
@@ -84,7 +86,7 @@ def template_head(voxel_mm: float = 1.0) -> TemplateHead:
         brain = ndimage.zoom(brain.astype(np.float32), zoom, order=1) > 0.5
         affine = affine.copy()
         affine[:3, :3] *= voxel_mm
-    brain = ndimage.binary_fill_holes(brain)
+    brain = fill_holes(brain)
     gm = np.clip(gm, 0, 1) * brain
     wm = np.clip(wm, 0, 1) * brain
     total = gm + wm
