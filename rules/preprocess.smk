@@ -177,6 +177,36 @@ use rule skullstrip_t1w as spect_mask with:
         settings=settings("preprocess", "spect_mask"),
 
 
+# The T1w brain and mask on the registration working grid, shared by the subject's registrations.
+rule working_grid:
+    input:
+        brain=L.brain(suffix="T1w"),
+        mask=L.brain_mask(),
+    output:
+        image=L.working_grid(suffix="T1w"),
+        mask=L.working_grid(suffix="mask"),
+    log:
+        L.log("working_grid", "{prefix}"),
+    benchmark:
+        L.benchmark("working_grid", "{prefix}")
+    wildcard_constraints:
+        prefix=names.prefix_pattern("t1w"),
+    group:
+        "preprocess"
+    conda:
+        "../envs/ants.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    params:
+        entry="workflow_scripts.preprocess.jobs:working_grid_job",
+        subject=lambda w: image_of(w)[0],
+        grid=settings("preprocess", "grid"),
+    script:
+        "../workflow_scripts/entry.py"
+
+
 rule register_to_mri:
     input:
         unpack(register_inputs),
@@ -231,6 +261,7 @@ rule register_to_template:
     input:
         mri=L.brain(suffix="T1w"),
         mri_mask=L.brain_mask(),
+        mri_grid=L.working_grid(suffix="T1w"),
         template=L.template_t1w(),
         template_mask=L.template_mask(),
     output:

@@ -176,6 +176,41 @@ def test_moving_image_on_the_working_grid_keeps_accuracy(subject, tmp_path):
     assert error <= 2.0, (error, record)
 
 
+def test_registrations_from_the_working_grid_files_are_the_same(subject, tmp_path):
+    """rule working_grid writes the MRI and its mask on the working grid once; registering from
+    those files (fixed, as for PET/SPECT -> MRI; moving, as for MRI -> MNI152) gives the very
+    transform, byte for byte, and the same overlap as resampling the MRI in the job."""
+    root = subject["root"]
+    mri, mri_mask = root / "T1w_brain.nii.gz", root / "T1w_mask.nii.gz"
+    grid, grid_mask = tmp_path / "grid_T1w.nii.gz", tmp_path / "grid_mask.nii.gz"
+    reg.set_threads(1)
+    reg.write_working_grid(mri, mri_mask, 3.0, grid, grid_mask)  # the 2 mm MRI at 3 mm
+    assert nib.load(grid).header.get_zooms() == pytest.approx((3.0, 3.0, 3.0))
+    pet, pet_mask = nib.load(root / "pet_brain.nii.gz"), nib.load(root / "pet_mask.nii.gz")
+
+    def both(out: str, **kw) -> tuple[dict, bytes]:
+        record = reg.register(
+            kind="Rigid", cfg=CFG, label=out, transform_out=tmp_path / out, working_mm=3.0, **kw
+        )
+        return record, (tmp_path / out).read_bytes()
+
+    as_fixed = [
+        both(name, fixed=fixed, moving=pet, fixed_mask=fixed_mask, moving_mask=pet_mask)
+        for name, fixed, fixed_mask in (
+            ("job.mat", nib.load(mri), nib.load(mri_mask)),
+            ("files.mat", grid, grid_mask),
+        )
+    ]
+    as_moving = [
+        both(name, fixed=pet, moving=moving, fixed_mask=pet_mask, moving_mask=nib.load(mri_mask),
+             moving_working_mm=3.0)
+        for name, moving in (("job_moving.mat", nib.load(mri)), ("files_moving.mat", grid))
+    ]  # fmt: skip
+    for (job, job_xfm), (files, files_xfm) in (as_fixed, as_moving):
+        assert job_xfm == files_xfm
+        assert job["mask_dice"] == files["mask_dice"] and job["voxel_mm"] == files["voxel_mm"]
+
+
 def test_failed_registration_is_caught(subject, tmp_path):
     """A PET whose header halves its voxel size (a real archive fault) cannot be aligned by a
     rigid transform; the overlap check must stop it instead of shipping it."""

@@ -10,6 +10,7 @@ Output folder (``out_dir``) is a BIDS-Derivatives dataset::
         sub-<label>_acq-interictal_space-<space>_desc-<condition>_spect.nii.gz   from MRI/PET)
     slices/ models/ metrics/ tables/ figures/ qc/ siscom/ inputs/ logs/ benchmarks/ regions/
     templates/ (MNI152 at 2 mm from nilearn; the simulator's head model)
+    registration/ (each T1w brain and mask on the registration working grid)
                                                     work files and group results (.bidsignore)
 
 An *image prefix* (wildcard ``prefix``) names one input image of one subject, e.g.
@@ -234,7 +235,7 @@ class Layout:
 
     WORK_FOLDERS = ("slices", "models", "metrics", "tables", "figures", "qc", "siscom")
     WORK_FOLDERS += ("inputs", "logs", "benchmarks")
-    WORK_FOLDERS += ("regions", "templates")
+    WORK_FOLDERS += ("regions", "templates", "registration")
 
     # ---- the template (nilearn's MNI152 at 2 mm), written once per run ----
     def template_t1w(self) -> Path:
@@ -274,6 +275,11 @@ class Layout:
 
     def brain_mask(self, prefix: str = "{prefix}") -> Path:
         return self.out / f"{prefix}_desc-brain_mask.nii.gz"
+
+    def working_grid(self, prefix: str = "{prefix}", suffix: str = "{suffix}") -> Path:
+        """The T1w brain (suffix T1w) or its brain mask (suffix mask) on the registration working
+        grid, made once per subject for its registrations (preprocess/registration.py)."""
+        return self.out / "registration" / f"{prefix}_res-working_desc-brain_{suffix}.nii.gz"
 
     def to_mri_xfm(self, prefix: str = "{prefix}") -> Path:
         """Rigid transform of an image's own (scanner) space to its subject's T1w."""

@@ -26,6 +26,11 @@ def brain_mask(subject, role):
     return L.brain_mask(prefix(subject, role))
 
 
+def working_grid(subject, suffix):
+    """The subject's T1w brain (suffix T1w) or its mask (mask) on the registration grid."""
+    return L.working_grid(prefix(subject, "t1w"), suffix)
+
+
 def space_image(subject, role, space):
     """A subject's image of one role resampled into a space (BIDS label)."""
     desc = "preproc" if role == "ictal" else "brain"

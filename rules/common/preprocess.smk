@@ -55,7 +55,8 @@ def register_inputs(w):
     subject, role = image_of(w)
     return {
         "mri": brain(subject, "t1w"),
-        "mri_mask": brain_mask(subject, "t1w"),
+        "mri_grid": working_grid(subject, "T1w"),
+        "mri_grid_mask": working_grid(subject, "mask"),
         "moving": brain(subject, role),
         "moving_mask": brain_mask(subject, role),
     }

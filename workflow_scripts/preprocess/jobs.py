@@ -82,21 +82,33 @@ def spectmask_job(smk) -> None:
     _brain_sidecars(smk, {"Method": "SPECT intensity histogram", **info})
 
 
-def _register(smk, fixed: str, moving: str, masks: tuple[str, str], kind: str, record: dict, **kw):
-    """One registration job: `moving` onto `fixed` (each with its brain mask), the transform, and
-    its JSON sidecar (`record`: sources and spaces, plus the registration's own record)."""
+def working_grid_job(smk) -> None:
+    """The subject's MRI brain and mask on the registration working grid (rule working_grid)."""
+    reg.set_threads(smk.threads)
+    working = working_resolution(smk.params.grid)
+    i, o = smk.input, smk.output
+    reg.write_working_grid(i.brain, i.mask, working, o.image, o.mask)
+    log.info("sub-%s: T1w brain and mask on the %.3g mm working grid", smk.params.subject, working)
+
+
+def _register(
+    smk, fixed: reg.Image, moving: reg.Image, masks: tuple, kind: str, record: dict, **kw
+):
+    """One registration job: `moving` onto `fixed` (each with its brain mask; reg.register says
+    what an image given as a path is), the transform, and its JSON sidecar (`record`: sources
+    and spaces, plus the registration's own record)."""
     reg.set_threads(smk.threads)
     name = record["FromSpace"].split()[0]  # T1w, or the modality of a scan
     to = "MNI152" if record["ToSpace"] == TEMPLATE else record["ToSpace"]
     done = reg.register(
-        nib.load(fixed),
-        nib.load(moving),
+        fixed,
+        moving,
         smk.output.xfm,
         kind=kind,
         cfg=smk.params.registration,
-        label=f"sub-{smk.params.subject} {name} -> {to} ({moving})",
-        fixed_mask=nib.load(masks[0]),
-        moving_mask=nib.load(masks[1]),
+        label=f"sub-{smk.params.subject} {name} -> {to} ({record['Sources'][0]})",
+        fixed_mask=masks[0],
+        moving_mask=masks[1],
         working_mm=working_resolution(smk.params.grid),
         **kw,
     )
@@ -113,7 +125,9 @@ def register_mri_job(smk) -> None:
         "FromSpace": f"{smk.params.mod} scanner space",
         "ToSpace": "T1w",
     }
-    _register(smk, i.mri, i.moving, (i.mri_mask, i.moving_mask), "Rigid", record)
+    fixed, fixed_mask = Path(i.mri_grid), Path(i.mri_grid_mask)  # on the working grid
+    masks = (fixed_mask, nib.load(i.moving_mask))
+    _register(smk, fixed, nib.load(i.moving), masks, "Rigid", record)
 
 
 def register_template_job(smk) -> None:
@@ -121,8 +135,9 @@ def register_template_job(smk) -> None:
     i = smk.input
     record = {"Sources": [str(i.mri)], "FromSpace": "T1w", "ToSpace": TEMPLATE}
     working = working_resolution(smk.params.grid)
-    masks = (i.template_mask, i.mri_mask)
-    _register(smk, i.template, i.mri, masks, "Affine", record, moving_working_mm=working)
+    masks = (nib.load(i.template_mask), nib.load(i.mri_mask))
+    moving = Path(i.mri_grid)  # the MRI on the working grid
+    _register(smk, nib.load(i.template), moving, masks, "Affine", record, moving_working_mm=working)
 
 
 def template_job(smk) -> None:

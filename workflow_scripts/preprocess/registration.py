@@ -110,15 +110,61 @@ def to_ants(img: nib.Nifti1Image, tmp: Path, name: str):
     return _ants().image_read(str(path))
 
 
+# An image to register: a nibabel image, or the path of one already on its working grid
+# (write_working_grid), which is read as it is.
+Image = nib.Nifti1Image | str | Path
+
+
+def on_working_grid(img: Image, working_mm: float | None, tmp: Path, name: str):
+    """The ANTs image registered: a working-grid file as written; a nibabel image resampled
+    (linear) to working_mm when finer."""
+    ants = _ants()
+    if isinstance(img, (str, Path)):
+        return ants.image_read(str(img))
+    img_a = to_ants(img, tmp, name)
+    if working_mm and min(img_a.spacing) < working_mm - 1e-6:
+        img_a = ants.resample_image(img_a, (working_mm,) * 3, use_voxels=False, interp_type=0)
+    return img_a
+
+
+def mask_on(mask: Image, grid, tmp: Path, name: str):
+    """A brain mask on an ANTs image's grid (nearest neighbour); a working-grid file as written."""
+    ants = _ants()
+    if isinstance(mask, (str, Path)):
+        return ants.image_read(str(mask))
+    return ants.resample_image_to_target(
+        to_ants(mask, tmp, name), grid, interp_type="nearestNeighbor"
+    )
+
+
+def write_working_grid(
+    image: str | Path, mask: str | Path, working_mm: float, out_image: str | Path, out_mask
+) -> None:
+    """An image and its brain mask on the working grid, as register() would make them, written
+    once for the several registrations that share them (a subject's MRI: resampling its 1 mm
+    head was a quarter of each registration job). ANTs writes and reads these files back
+    exactly (values, origin, spacing, direction), so a registration from them is the same."""
+    ants = _ants()
+    tmp = Path(tempfile.mkdtemp(prefix="spectsynth-grid-"))
+    try:
+        grid = on_working_grid(nib.load(image), working_mm, tmp, "image")
+        on_grid = mask_on(nib.load(mask), grid, tmp, "mask")
+        for img_a, out in ((grid, out_image), (on_grid, out_mask)):
+            with atomic_path(out, ".nii.gz") as staged:
+                ants.image_write(img_a, str(staged))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def register(
-    fixed: nib.Nifti1Image,
-    moving: nib.Nifti1Image,
+    fixed: Image,
+    moving: Image,
     transform_out: str | Path,
     *,
     kind: str,
     cfg: dict,
     label: str,
-    fixed_mask: nib.Nifti1Image,
+    fixed_mask: Image,
     moving_mask: nib.Nifti1Image,
     working_mm: float | None = WORKING_MM,
     moving_working_mm: float | None = None,
@@ -130,22 +176,16 @@ def register(
     converge leaves the brains apart), else RegistrationError names the images.
     `working_mm`: the fixed image is resampled to this grid when finer; `moving_working_mm`:
     the same for the moving image (the MRI to the template: ANTs smooths and shrinks the moving
-    image at every level, which for a 1 mm head cost more than the optimisation).
+    image at every level, which for a 1 mm head cost more than the optimisation). An image
+    given as a path is already on its working grid (write_working_grid; for the fixed image,
+    its mask too).
     """
     ants = _ants()
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="spectsynth-reg-"))
     try:
-        fixed_a = to_ants(fixed, tmp, "fixed")
-        if working_mm and min(fixed_a.spacing) < working_mm - 1e-6:
-            fixed_a = ants.resample_image(
-                fixed_a, (working_mm,) * 3, use_voxels=False, interp_type=0
-            )
-        moving_a = to_ants(moving, tmp, "moving")
-        if moving_working_mm and min(moving_a.spacing) < moving_working_mm - 1e-6:
-            moving_a = ants.resample_image(
-                moving_a, (moving_working_mm,) * 3, use_voxels=False, interp_type=0
-            )
+        fixed_a = on_working_grid(fixed, working_mm, tmp, "fixed")
+        moving_a = on_working_grid(moving, moving_working_mm, tmp, "moving")
         spacing = (fixed_a.spacing, moving_a.spacing)  # the grids ANTs registers on
         reg = ants.registration(
             fixed=fixed_a,
@@ -161,9 +201,7 @@ def register(
             random_seed=RANDOM_SEED,
         )
         fwd = reg["fwdtransforms"][0]
-        fixed_m = ants.resample_image_to_target(
-            to_ants(fixed_mask, tmp, "fm"), fixed_a, interp_type="nearestNeighbor"
-        )
+        fixed_m = mask_on(fixed_mask, fixed_a, tmp, "fm")
         warped_m = ants.apply_transforms(
             fixed=fixed_a,
             moving=to_ants(moving_mask, tmp, "mm"),
