@@ -365,11 +365,11 @@ USES: dict[str, tuple[object, set[str]]] = {  # key -> (changed value, rules who
     "preprocess.skullstrip.robust": (False, SKULL),
     "preprocess.spect_mask.method": ("fraction", {"spect_mask"}),
     "preprocess.spect_mask.fraction": (0.3, {"spect_mask"}),
-    # the grid: the template-space atlas, the registrations' output grids and the MRI's resampling
-    # (the other images are resampled onto the MRI's); the registration working grid carries the
-    # whole section, as the registrations do
-    "preprocess.grid.shape": ([32, 32, 26], {"atlas", "space_mri", "working_grid", *REGISTER}),
-    "preprocess.grid.voxel_mm": (5.0, {"atlas", "space_mri", "working_grid", *REGISTER}),
+    # the grid: the template-space atlas, the registration working grid and the MRI's resampling
+    # (the other images are resampled onto the MRI's). The registrations' params carry it too,
+    # but their input (the working grid) is remade first, and a dry run gives that reason
+    "preprocess.grid.shape": ([32, 32, 26], {"atlas", "space_mri", "working_grid"}),
+    "preprocess.grid.voxel_mm": (5.0, {"atlas", "space_mri", "working_grid"}),
     "preprocess.registration.shrink_factors": ([4, 2, 2], REGISTER),
     "preprocess.registration.smoothing_sigmas": ([2, 1, 1], REGISTER),
     "preprocess.registration.iterations": ([90, 50, 25], REGISTER),
