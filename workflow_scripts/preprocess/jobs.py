@@ -91,9 +91,7 @@ def working_grid_job(smk) -> None:
     log.info("sub-%s: T1w brain and mask on the %.3g mm working grid", smk.params.subject, working)
 
 
-def _register(
-    smk, fixed: reg.Image, moving: reg.Image, masks: tuple, kind: str, record: dict, **kw
-):
+def _register(smk, fixed: reg.Image, moving: reg.Image, masks: tuple, kind: str, record: dict):
     """One registration job: `moving` onto `fixed` (each with its brain mask; reg.register says
     what an image given as a path is), the transform, and its JSON sidecar (`record`: sources
     and spaces, plus the registration's own record)."""
@@ -110,7 +108,6 @@ def _register(
         fixed_mask=masks[0],
         moving_mask=masks[1],
         working_mm=working_resolution(smk.params.grid),
-        **kw,
     )
     write_json(
         {**record, "Software": "ANTs (antspyx), ITK transform file", **done}, smk.output.json
@@ -134,10 +131,9 @@ def register_template_job(smk) -> None:
     """Affine MRI -> MNI152 (nilearn's ICBM 2009 brain)."""
     i = smk.input
     record = {"Sources": [str(i.mri)], "FromSpace": "T1w", "ToSpace": TEMPLATE}
-    working = working_resolution(smk.params.grid)
     masks = (nib.load(i.template_mask), nib.load(i.mri_mask))
-    moving = Path(i.mri_grid)  # the MRI on the working grid
-    _register(smk, nib.load(i.template), moving, masks, "Affine", record, moving_working_mm=working)
+    moving = Path(i.mri_grid)  # the MRI, already on the working grid
+    _register(smk, nib.load(i.template), moving, masks, "Affine", record)
 
 
 def template_job(smk) -> None:

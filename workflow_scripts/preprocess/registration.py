@@ -112,14 +112,14 @@ def to_ants(img: nib.Nifti1Image, tmp: Path, name: str):
 
 # An image to register: a nibabel image, or the path of one already on its working grid
 # (write_working_grid), which is read as it is.
-Image = nib.Nifti1Image | str | Path
+Image = nib.Nifti1Image | Path
 
 
 def on_working_grid(img: Image, working_mm: float | None, tmp: Path, name: str):
     """The ANTs image registered: a working-grid file as written; a nibabel image resampled
     (linear) to working_mm when finer."""
     ants = _ants()
-    if isinstance(img, (str, Path)):
+    if isinstance(img, Path):
         return ants.image_read(str(img))
     img_a = to_ants(img, tmp, name)
     if working_mm and min(img_a.spacing) < working_mm - 1e-6:
@@ -130,7 +130,7 @@ def on_working_grid(img: Image, working_mm: float | None, tmp: Path, name: str):
 def mask_on(mask: Image, grid, tmp: Path, name: str):
     """A brain mask on an ANTs image's grid (nearest neighbour); a working-grid file as written."""
     ants = _ants()
-    if isinstance(mask, (str, Path)):
+    if isinstance(mask, Path):
         return ants.image_read(str(mask))
     return ants.resample_image_to_target(
         to_ants(mask, tmp, name), grid, interp_type="nearestNeighbor"
